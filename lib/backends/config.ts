@@ -1,0 +1,70 @@
+/**
+ * The backend part of the configuration file (contract.md §1), as zod schemas, so that an invalid
+ * file is refused at start-up with the field that is wrong. Backends are created only from this
+ * server-side configuration, never from a request.
+ */
+import { z } from 'zod';
+
+const id = z.string().regex(/^[a-z0-9-]{1,40}$/, 'must match [a-z0-9-]{1,40}');
+const redisUrl = z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL');
+
+export const redisBackendSchema = z
+  .object({
+    id,
+    type: z.literal('redis'),
+    /** One server (or a Cluster seed / Sentinel per the options below). */
+    url: redisUrl.optional(),
+    /** Independent masters: Redlock quorum. */
+    urls: z.array(redisUrl).min(2).max(9).optional(),
+    /** Treat `url` as a seed of a Redis Cluster. */
+    cluster: z.boolean().optional(),
+    /** Sentinel: the master set's name and the sentinels to ask. */
+    sentinel: z.object({ name: z.string().min(1), sentinels: z.array(z.string().regex(/^[^:]+:\d+$/)).min(1) }).optional(),
+    /** Key globs where foreign locks may live; validated to a safe subset of glob syntax. */
+    match: z.array(z.string().min(1).max(200)).max(50).optional(),
+    /** Prefix of lockdeck's own keys (default "lockdeck"). */
+    prefix: z.string().regex(/^[A-Za-z0-9_.:-]{1,40}$/).optional(),
+    password: z.string().optional(),
+  })
+  .strict()
+  .refine((b) => [b.url, b.urls, b.sentinel].filter(Boolean).length === 1, {
+    message: 'give exactly one of url, urls (Redlock masters) or sentinel',
+  });
+
+export const sqliteBackendSchema = z
+  .object({
+    id,
+    type: z.literal('sqlite'),
+    path: z.string().min(1),
+  })
+  .strict();
+
+export const zookeeperBackendSchema = z
+  .object({ id, type: z.literal('zookeeper'), connect: z.string().min(1), roots: z.array(z.string().startsWith('/')).min(1) })
+  .strict();
+
+export const etcdBackendSchema = z
+  .object({ id, type: z.literal('etcd'), endpoints: z.array(z.string().url()).min(1), prefixes: z.array(z.string().min(1)).min(1) })
+  .strict();
+
+export const dynamodbBackendSchema = z
+  .object({
+    id,
+    type: z.literal('dynamodb'),
+    endpoint: z.string().url().optional(),
+    region: z.string().min(1),
+    tables: z.array(z.string().min(3).max(255)).min(1),
+  })
+  .strict();
+
+export const backendConfigSchema = z.discriminatedUnion('type', [
+  redisBackendSchema,
+  sqliteBackendSchema,
+  zookeeperBackendSchema,
+  etcdBackendSchema,
+  dynamodbBackendSchema,
+]);
+
+export type BackendConfig = z.infer<typeof backendConfigSchema>;
+export type RedisBackendConfig = z.infer<typeof redisBackendSchema>;
+export type SqliteBackendConfig = z.infer<typeof sqliteBackendSchema>;

@@ -1,0 +1,199 @@
+/**
+ * lockdeck's own Redis lock layout and the Lua scripts that keep it consistent.
+ *
+ * Keys of lock `N` (prefix `P`, default "lockdeck"). All share the hash tag `{N}` so that they
+ * land in one Cluster slot and one script may touch them all:
+ *   P:{N}        hash   token, owner, host, pid, inst, fence, acq, exp, ttl, ch, labels  (PX = lease)
+ *   P:{N}:fence  string INCR counter, never expires: fences keep increasing across holders
+ *   P:{N}:q      zset   waiter id -> enqueue time in µs (server clock); FIFO order
+ *   P:{N}:w      hash   waiter id -> JSON {t: token, o: owner, h, p, i, ttl, ch, lu: lease until ms, l: labels}
+ *   P:index      zset   lock name -> expiry (ms): the inspector's list of held locks, never KEYS/SCAN.
+ *                       In Cluster mode it lives in another slot, so the scripts skip it and the
+ *                       client updates it beside them (it is a hint; `list` verifies every entry).
+ *
+ * Handoff is done by the server: a release hands the lock straight to the oldest live waiter (a
+ * new token, fence and a short first lease) and publishes "granted" to that waiter's process
+ * channel, so the waiter owns the lock the moment the message arrives — half a round trip after
+ * the release reached Redis (perf-reliability-anchors.md §1.3, "best compatible design"). A dead
+ * waiter cannot wedge the lock: its first lease is short (`handoffTtl`), and waiters that stop
+ * refreshing their queue entry (`lu`) are skipped.
+ *
+ * Every script reads the time with TIME, so all expiries come from one clock: the server's.
+ */
+
+/** Shared Lua prelude: time, the grant and the handoff. KEYS = lock, fence, q, w, index. */
+const PRELUDE = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local nowUs = tonumber(t[1]) * 1000000 + tonumber(t[2])
+
+local function publishEvent(chan, typ, name, fields)
+  if chan ~= '' then
+    fields.type = typ
+    fields.key = name
+    fields.at = now
+    redis.call('PUBLISH', chan, cjson.encode(fields))
+  end
+end
+
+-- Makes the lock held by entry e for leaseMs; returns the new fence.
+local function grant(e, leaseMs, useIndex, name)
+  local fence = redis.call('INCR', KEYS[2])
+  local exp = now + leaseMs
+  redis.call('HSET', KEYS[1], 'token', e.t, 'owner', e.o, 'host', e.h, 'pid', e.p, 'inst', e.i,
+    'fence', fence, 'acq', now, 'exp', exp, 'ttl', e.ttl, 'ch', e.ch, 'labels', e.l)
+  redis.call('PEXPIRE', KEYS[1], leaseMs)
+  if useIndex == '1' then redis.call('ZADD', KEYS[5], exp, name) end
+  return fence, exp
+end
+
+-- Hands the free lock to the oldest waiter whose queue entry is still live. Returns its id or nil.
+local function handoff(useIndex, name, handoffTtl, events)
+  while true do
+    local head = redis.call('ZRANGE', KEYS[3], 0, 0)[1]
+    if not head then return nil end
+    local raw = redis.call('HGET', KEYS[4], head)
+    redis.call('ZREM', KEYS[3], head)
+    redis.call('HDEL', KEYS[4], head)
+    if raw then
+      local e = cjson.decode(raw)
+      if tonumber(e.lu) >= now then
+        local lease = math.min(tonumber(e.ttl), tonumber(handoffTtl))
+        local fence, exp = grant(e, lease, useIndex, name)
+        redis.call('PUBLISH', e.ch, 'g|' .. head .. '|' .. fence .. '|' .. exp .. '|' .. lease)
+        publishEvent(events, 'acquired', name, {fence = tostring(fence), owner = e.o})
+        return head
+      end
+    end
+  end
+end
+`;
+
+/**
+ * ACQUIRE: take the lock if it is free and nobody older waits; else (with a waiter id) join or
+ * refresh the queue. Also answers "already yours" when a release handed it to us meanwhile.
+ * ARGV: name, token, ttl, owner, host, pid, inst, ch, labels, waiterId|'', waitLeaseMs, useIndex,
+ *       events channel, handoffTtl
+ * Returns {1, fence, exp, now, lease} or {0, pttl, now, queued position (0-based) or -1}.
+ */
+export const ACQUIRE = `${PRELUDE}
+local name, token, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local waiter, useIndex, events, handoffTtl = ARGV[10], ARGV[12], ARGV[13], ARGV[14]
+local cur = redis.call('HGET', KEYS[1], 'token')
+if cur == token then
+  if waiter ~= '' then
+    redis.call('ZREM', KEYS[3], waiter)
+    redis.call('HDEL', KEYS[4], waiter)
+  end
+  local h = redis.call('HMGET', KEYS[1], 'fence', 'exp')
+  return {1, h[1], h[2], now, redis.call('PTTL', KEYS[1])}
+end
+local me = {t = token, o = ARGV[4], h = ARGV[5], p = ARGV[6], i = ARGV[7], ttl = ttl, ch = ARGV[8],
+  l = ARGV[9], lu = now + tonumber(ARGV[11])}
+if not cur then
+  -- Free. Fairness: the oldest live waiter goes first; a newcomer only gets an uncontested lock.
+  local head = redis.call('ZRANGE', KEYS[3], 0, 0)[1]
+  while head and head ~= waiter do
+    local raw = redis.call('HGET', KEYS[4], head)
+    if raw and tonumber(cjson.decode(raw).lu) >= now then break end
+    redis.call('ZREM', KEYS[3], head)
+    redis.call('HDEL', KEYS[4], head)
+    head = redis.call('ZRANGE', KEYS[3], 0, 0)[1]
+  end
+  if not head or head == waiter then
+    if waiter ~= '' then
+      redis.call('ZREM', KEYS[3], waiter)
+      redis.call('HDEL', KEYS[4], waiter)
+    end
+    local fence, exp = grant(me, ttl, useIndex, name)
+    publishEvent(events, 'acquired', name, {fence = tostring(fence), owner = me.o})
+    return {1, tostring(fence), tostring(exp), now, ttl}
+  end
+  handoff(useIndex, name, handoffTtl, events)
+end
+if waiter == '' then return {0, redis.call('PTTL', KEYS[1]), now, -1} end
+if not redis.call('ZSCORE', KEYS[3], waiter) then redis.call('ZADD', KEYS[3], nowUs, waiter) end
+redis.call('HSET', KEYS[4], waiter, cjson.encode(me))
+return {0, redis.call('PTTL', KEYS[1]), now, redis.call('ZRANK', KEYS[3], waiter)}
+`;
+
+/**
+ * RELEASE: compare-and-delete on the token, then hand the lock to the next waiter.
+ * ARGV: name, token, useIndex, events channel, handoffTtl. Returns 1 if released, 0 if not ours.
+ */
+export const RELEASE = `${PRELUDE}
+local name, token, useIndex, events, handoffTtl = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local h = redis.call('HMGET', KEYS[1], 'token', 'fence', 'owner')
+if h[1] ~= token then return 0 end
+redis.call('DEL', KEYS[1])
+if useIndex == '1' then redis.call('ZREM', KEYS[5], name) end
+publishEvent(events, 'released', name, {fence = h[2], owner = h[3]})
+handoff(useIndex, name, handoffTtl, events)
+return 1
+`;
+
+/**
+ * EXTEND: compare on the token, then set a new lease of ttl ms.
+ * ARGV: name, token, ttl, useIndex, events channel. Returns {exp, now} or 0 when not ours.
+ */
+export const EXTEND = `${PRELUDE}
+local name, token, ttl, useIndex, events = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
+local h = redis.call('HMGET', KEYS[1], 'token', 'fence')
+if h[1] ~= token then return 0 end
+local exp = now + ttl
+redis.call('PEXPIRE', KEYS[1], ttl)
+redis.call('HSET', KEYS[1], 'exp', exp, 'ttl', ttl)
+if useIndex == '1' then redis.call('ZADD', KEYS[5], exp, name) end
+publishEvent(events, 'renewed', name, {fence = h[2], exp = exp})
+return {exp, now}
+`;
+
+/**
+ * CANCEL: a waiter gives up. If a release handed it the lock in the meantime, pass it on.
+ * ARGV: name, waiterId, token, useIndex, events channel, handoffTtl. Returns 1 if it had to pass it on.
+ */
+export const CANCEL = `${PRELUDE}
+local name, waiter, token, useIndex, events, handoffTtl = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+redis.call('ZREM', KEYS[3], waiter)
+redis.call('HDEL', KEYS[4], waiter)
+if redis.call('HGET', KEYS[1], 'token') ~= token then return 0 end
+redis.call('DEL', KEYS[1])
+if useIndex == '1' then redis.call('ZREM', KEYS[5], name) end
+publishEvent(events, 'released', name, {})
+handoff(useIndex, name, handoffTtl, events)
+return 1
+`;
+
+/**
+ * FORCE: an operator's release of what they saw. With an expected fence/owner it changes nothing
+ * unless they still hold the lock. Tells the holder's process at once (its channel) and hands the
+ * lock to the next waiter.
+ * ARGV: name, expectFence|'', expectOwner|'', useIndex, events channel, handoffTtl.
+ * Returns {'missing'} | {'changed', hash...} | {'released', hash...}.
+ */
+export const FORCE = `${PRELUDE}
+local name, expectFence, expectOwner, useIndex, events, handoffTtl = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local h = redis.call('HGETALL', KEYS[1])
+if #h == 0 then return {'missing'} end
+local f = {}
+for i = 1, #h, 2 do f[h[i]] = h[i + 1] end
+local function result(status)
+  local out = {status}
+  for k, v in pairs(f) do
+    if k ~= 'token' then table.insert(out, k); table.insert(out, v) end
+  end
+  table.insert(out, 'pttl'); table.insert(out, tostring(redis.call('PTTL', KEYS[1])))
+  table.insert(out, 'now'); table.insert(out, tostring(now))
+  return out
+end
+if (expectFence ~= '' and f.fence ~= expectFence) or (expectOwner ~= '' and f.owner ~= expectOwner) then
+  return result('changed')
+end
+local out = result('released')
+redis.call('DEL', KEYS[1])
+if useIndex == '1' then redis.call('ZREM', KEYS[5], name) end
+if f.ch then redis.call('PUBLISH', f.ch, 'l|' .. f.fence .. '|' .. name) end
+publishEvent(events, 'forced', name, {fence = f.fence, owner = f.owner})
+handoff(useIndex, name, handoffTtl, events)
+return out
+`;

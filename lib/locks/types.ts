@@ -1,0 +1,187 @@
+/**
+ * The one interface every lock store implements.
+ *
+ * A backend has two faces:
+ *  - the client face (`acquire`, `tryAcquire`) that applications and the scheduler use to take
+ *    locks, returning a {@link LockHandle};
+ *  - the inspector face (`list`, `get`, `forceRelease`, `watch`) that the console uses to show
+ *    every held lock — ours and those written by foreign clients — as a {@link LockInfo}.
+ *
+ * What differs between stores is said by {@link Capabilities}, never by `instanceof`.
+ * Durations are integer milliseconds (names end in `Ms`); times are epoch milliseconds.
+ */
+
+export type BackendType = 'redis' | 'zookeeper' | 'etcd' | 'dynamodb' | 'sqlite';
+
+/** Who holds (or waits for) a lock. Written with the lock so the console can show it. */
+export interface OwnerInfo {
+  /** Human-readable owner id, `host:pid/instance` unless the caller chose one. */
+  readonly id: string;
+  readonly host: string;
+  readonly pid: number;
+  /** Random id of the backend instance (one per process and backend object). */
+  readonly instance: string;
+}
+
+export interface AcquireOptions {
+  /** Lease length. The lock expires this long after acquisition or the last renewal. */
+  ttlMs: number;
+  /**
+   * How long to wait for a held lock. 0 = try once. `Infinity` = until `signal` aborts.
+   * `acquire` throws {@link AcquireTimeoutError} when it runs out.
+   */
+  waitMs: number;
+  /** Aborts the wait (never a held lock: use the handle for that). */
+  signal?: AbortSignal;
+  /** Overrides the owner id written with the lock (default: `host:pid/instance`). */
+  owner?: string;
+  /** Free-form labels shown in the console (job name, run URL...). Small strings only. */
+  labels?: Record<string, string>;
+  /**
+   * Renew the lease automatically at ttlMs/3 while the handle is held (default true).
+   * When renewal fails the handle's `signal` aborts with a {@link LockLostError}.
+   */
+  autoRenew?: boolean;
+}
+
+export type LostReason = 'renewal-failed' | 'forced' | 'expired' | 'session-lost' | 'closed';
+
+/** A held lock. Release it, or let `await using` do it. */
+export interface LockHandle extends AsyncDisposable {
+  readonly backend: string;
+  readonly name: string;
+  /**
+   * Fencing token: a decimal integer, strictly increasing across holders of the same lock name.
+   * Pass it to the protected resource and have it refuse writes with an older fence
+   * (compare with {@link compareFences}).
+   */
+  readonly fence: string;
+  readonly owner: OwnerInfo;
+  /** Epoch ms at which the lease runs out unless renewed, by the backend's clock where it has one. */
+  readonly expiresAt: number;
+  /** Aborts (with a {@link LockLostError} as reason) once the lock is known or presumed lost. */
+  readonly signal: AbortSignal;
+  /** True until released or lost. */
+  readonly held: boolean;
+  /** Extends the lease to `ttlMs` from now (default: the acquire ttl). Throws LockLostError if lost. */
+  extend(ttlMs?: number): Promise<void>;
+  /** Releases the lock. Idempotent; never throws for a lock that was already lost. */
+  release(): Promise<void>;
+}
+
+export type LockKind = 'mutex' | 'read' | 'write' | 'semaphore';
+export type LockHealth = 'ok' | 'expiring' | 'expired' | 'orphaned' | 'unknown';
+
+export interface HolderInfo {
+  owner: string | null;
+  fence: string | null;
+  acquiredAt: number | null;
+}
+
+export interface WaiterInfo {
+  owner: string | null;
+  since: number | null;
+}
+
+/**
+ * One held lock as the console shows it (see contract.md, "LockInfo").
+ * `null` means unknown; `[]` means none.
+ */
+export interface LockInfo {
+  backend: string;
+  key: string;
+  /** Which layout it was recognised as; "lockdeck" for our own. */
+  format: string;
+  kind: LockKind;
+  owner: string | null;
+  holders: HolderInfo[];
+  fence: string | null;
+  acquiredAt: number | null;
+  expiresAt: number | null;
+  ttlMs: number | null;
+  waiters: WaiterInfo[];
+  health: LockHealth;
+  /**
+   * Extra facts the layout carries, for the detail view. Never a holder's secret token: at most
+   * a short hash of it (see `tokenHash`).
+   */
+  meta?: Record<string, string | number | boolean | null>;
+  /** Labels written by lockdeck clients (job name, run URL...). */
+  labels?: Record<string, string>;
+}
+
+export interface ListFilter {
+  /** Case-insensitive substring of the key. Plain text, never a glob. */
+  q?: string;
+  limit?: number;
+}
+
+export interface ForceReleaseExpectation {
+  /** Release only if this fence still holds the lock. */
+  fence?: string;
+  /** Release only if this owner still holds the lock. */
+  owner?: string;
+}
+
+export type ForceReleaseResult =
+  | { status: 'released'; lock: LockInfo }
+  | { status: 'changed'; lock: LockInfo }
+  | { status: 'not-found' };
+
+export type LockEventType = 'acquired' | 'released' | 'expired' | 'forced' | 'changed';
+
+export interface LockChange {
+  type: LockEventType;
+  backend: string;
+  key: string;
+  /** The lock as it is now (acquired/changed), or as it was (released/expired/forced). */
+  lock: LockInfo | null;
+  at: number;
+}
+
+export interface Capabilities {
+  /** The backend has a fencing token for its own locks. */
+  fencing: boolean;
+  /** Leases expire by the store's clock (false: session-bound, e.g. ZooKeeper). */
+  ttl: boolean;
+  /** Waiters are recorded where the inspector can see them. */
+  waiters: boolean;
+  /** watch() pushes changes (false: the console has to poll). */
+  pushWatch: boolean;
+  /** A forced release tells our own holder at once (not only at its next renewal). */
+  notifiesHolderOnForce: boolean;
+}
+
+export type Unsubscribe = () => void;
+
+export interface LockClient {
+  /** Acquires `name`, waiting up to `waitMs`. Throws AcquireTimeoutError / AbortError. */
+  acquire(name: string, opts?: Partial<AcquireOptions>): Promise<LockHandle>;
+  /** One attempt, no waiting: the handle, or null when someone else holds it. */
+  tryAcquire(name: string, opts?: Partial<Omit<AcquireOptions, 'waitMs'>>): Promise<LockHandle | null>;
+}
+
+export interface LockInspector {
+  /** Every held lock this backend can see, ours and foreign. */
+  list(filter?: ListFilter): Promise<LockInfo[]>;
+  /** One lock by its key (as LockInfo.key), or null when nothing holds it. */
+  get(key: string): Promise<LockInfo | null>;
+  /**
+   * Releases the lock the operator saw and nothing else: with `fence`/`owner` it is a
+   * compare-and-delete, answering `changed` (and releasing nothing) when someone else holds it now.
+   * Uses the layout's own wake-up so its waiters move on.
+   */
+  forceRelease(key: string, expect?: ForceReleaseExpectation): Promise<ForceReleaseResult>;
+  /** Pushes changes as they happen. The returned function stops watching. */
+  watch(onChange: (change: LockChange) => void): Unsubscribe;
+  /** One trivial round trip; resolves to its latency in ms, rejects when the store is down. */
+  ping(): Promise<number>;
+}
+
+export interface LockBackend extends LockClient, LockInspector {
+  readonly id: string;
+  readonly type: BackendType;
+  readonly capabilities: Capabilities;
+  /** Closes connections. Held handles are released first where possible. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,173 @@
+/**
+ * Starts and stops the real servers that tests, benchmarks and the demo use: each on a free
+ * loopback port, in its own temp dir, without persistence, stopped at the end.
+ *
+ * Where a server binary is missing it is installed from Debian's packages when we are root on
+ * Debian (as on CI); otherwise we stop with a message naming the package.
+ *
+ * As a command:  tsx scripts/servers.ts redis -- <command...>
+ * runs <command> with LOCKDECK_TEST_REDIS_URL set, and stops the servers when it exits.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer, connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export interface RunningServer {
+  readonly name: string;
+  readonly host: string;
+  readonly port: number;
+  /** A URL clients can use (redis://127.0.0.1:port). */
+  readonly url: string;
+  readonly dir: string;
+  readonly process: ChildProcess;
+  /** Stops the server and removes its temp dir. Safe to call twice. */
+  stop(): Promise<void>;
+}
+
+/** Asks the kernel for a free loopback port. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      srv.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+let aptUpdated = false;
+
+/** Makes sure `bin` is on the machine, installing Debian `pkg` as root if it is not. */
+export function ensureBinary(bin: string, pkg: string): string {
+  const found = spawnSync('sh', ['-c', `command -v ${bin}`], { encoding: 'utf8' }).stdout.trim();
+  if (found) return found;
+  const canApt = process.getuid?.() === 0 && existsSync('/etc/debian_version');
+  if (!canApt) {
+    throw new Error(`${bin} is not installed: install the Debian package "${pkg}" (apt-get install ${pkg})`);
+  }
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  if (!aptUpdated) {
+    spawnSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
+    aptUpdated = true;
+  }
+  const r = spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', pkg], { stdio: 'inherit', env });
+  if (r.status !== 0) throw new Error(`apt-get install ${pkg} failed (exit ${r.status})`);
+  const after = spawnSync('sh', ['-c', `command -v ${bin}`], { encoding: 'utf8' }).stdout.trim();
+  if (!after) throw new Error(`${pkg} installed but ${bin} is still not on PATH`);
+  return after;
+}
+
+/** Resolves once something accepts TCP connections on host:port. */
+export async function waitForPort(host: string, port: number, timeoutMs: number, proc?: ChildProcess): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (proc && proc.exitCode !== null) throw new Error(`server exited with code ${proc.exitCode} before listening on ${port}`);
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = connect({ host, port }, () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.on('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`nothing listening on ${host}:${port} after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function stopper(name: string, proc: ChildProcess, dir: string): () => Promise<void> {
+  let stopped: Promise<void> | undefined;
+  return () =>
+    (stopped ??= new Promise<void>((resolve) => {
+      const done = () => {
+        rmSync(dir, { recursive: true, force: true });
+        resolve();
+      };
+      if (proc.exitCode !== null || proc.signalCode !== null) return done();
+      const killer = setTimeout(() => proc.kill('SIGKILL'), 5000);
+      proc.once('exit', () => {
+        clearTimeout(killer);
+        done();
+      });
+      proc.kill('SIGTERM');
+    }).catch((err) => {
+      console.error(`stopping ${name}:`, err);
+    }));
+}
+
+export interface RedisServerOptions {
+  /** Extra `redis-server` arguments, e.g. ['--notify-keyspace-events', 'KEA']. */
+  args?: string[];
+  port?: number;
+}
+
+/** Starts a throwaway redis-server: loopback only, no RDB/AOF, its own temp dir. */
+export async function startRedis(opts: RedisServerOptions = {}): Promise<RunningServer> {
+  const bin = ensureBinary('redis-server', 'redis-server');
+  const port = opts.port ?? (await freePort());
+  const dir = mkdtempSync(join(tmpdir(), 'lockdeck-redis-'));
+  const args = [
+    '--port', String(port), '--bind', '127.0.0.1', '--dir', dir,
+    '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--protected-mode', 'no',
+    '--logfile', join(dir, 'redis.log'),
+    ...(opts.args ?? []),
+  ];
+  const proc = spawn(bin, args, { stdio: 'ignore' });
+  const stop = stopper('redis', proc, dir);
+  try {
+    await waitForPort('127.0.0.1', port, 10_000, proc);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { name: 'redis', host: '127.0.0.1', port, url: `redis://127.0.0.1:${port}`, dir, process: proc, stop };
+}
+
+const starters: Record<string, () => Promise<RunningServer>> = {
+  redis: () => startRedis(),
+};
+
+/** The environment variable a started server's URL is published in. */
+export function envName(server: string): string {
+  return `LOCKDECK_TEST_${server.toUpperCase()}_URL`;
+}
+
+async function main(argv: string[]): Promise<void> {
+  const sep = argv.indexOf('--');
+  const names = sep === -1 ? argv : argv.slice(0, sep);
+  const command = sep === -1 ? [] : argv.slice(sep + 1);
+  const unknown = names.filter((n) => !starters[n]);
+  if (names.length === 0 || unknown.length || command.length === 0) {
+    console.error(`usage: tsx scripts/servers.ts <${Object.keys(starters).join('|')}>... -- <command...>`);
+    if (unknown.length) console.error(`unknown server: ${unknown.join(', ')}`);
+    process.exit(2);
+  }
+  const running: RunningServer[] = [];
+  const stopAll = () => Promise.all(running.map((s) => s.stop()));
+  try {
+    for (const n of names) running.push(await starters[n]!());
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+  const env = { ...process.env };
+  for (const s of running) env[envName(s.name)] = s.url;
+  const child = spawn(command[0]!, command.slice(1), { stdio: 'inherit', env });
+  const forward = (sig: NodeJS.Signals) => child.kill(sig);
+  process.on('SIGINT', forward);
+  process.on('SIGTERM', forward);
+  const code = await new Promise<number>((resolve) => child.on('exit', (c, sig) => resolve(c ?? (sig ? 1 : 0))));
+  await stopAll();
+  process.exit(code);
+}
+
+if (process.argv[1] && /servers\.[tj]s$/.test(process.argv[1])) {
+  main(process.argv.slice(2)).catch((err) => {
+    console.error(err instanceof Error ? err.message : err);
+    process.exit(1);
+  });
+}
