@@ -163,7 +163,7 @@ export function runBackendContract(name: string, fixture: () => Promise<Contract
       await h2.release();
     });
 
-    it('wakes waiters in the order they started waiting', async () => {
+    it('wakes waiters in the order they started waiting (where the backend queues them)', async () => {
       const k = key('order');
       const holder = await a.acquire(k, { ttlMs: 10_000 });
       const clients = await Promise.all([make(), make(), make()]);
@@ -181,7 +181,8 @@ export function runBackendContract(name: string, fixture: () => Promise<Contract
       }
       await holder.release();
       await Promise.all(waits);
-      expect(order).toEqual([0, 1, 2]);
+      if (a.capabilities.fifo) expect(order).toEqual([0, 1, 2]);
+      else expect([...order].sort()).toEqual([0, 1, 2]);
     });
 
     it('hands a released lock to a blocked waiter without waiting for a timer', async () => {

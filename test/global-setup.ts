@@ -9,15 +9,18 @@ import { startRedis, type RunningServer } from '../scripts/servers';
 declare module 'vitest' {
   export interface ProvidedContext {
     redisUrl: string;
+    /** Three independent masters for Redlock. */
+    redlockUrls: string[];
   }
 }
 
 let servers: RunningServer[] = [];
 
 export async function setup(project: TestProject): Promise<void> {
-  const redis = await startRedis();
-  servers.push(redis);
-  project.provide('redisUrl', redis.url);
+  const started = await Promise.all([startRedis(), startRedis(), startRedis(), startRedis()]);
+  servers.push(...started);
+  project.provide('redisUrl', started[0]!.url);
+  project.provide('redlockUrls', started.slice(1).map((s) => s.url));
 }
 
 export async function teardown(): Promise<void> {

@@ -146,6 +146,8 @@ export interface Capabilities {
   ttl: boolean;
   /** Waiters are recorded where the inspector can see them. */
   waiters: boolean;
+  /** Waiters get the lock in the order they started waiting (false: whoever retries first). */
+  fifo: boolean;
   /** watch() pushes changes (false: the console has to poll). */
   pushWatch: boolean;
   /** A forced release tells our own holder at once (not only at its next renewal). */

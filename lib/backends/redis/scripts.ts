@@ -49,6 +49,9 @@ end
 
 -- Hands the free lock to the oldest waiter whose queue entry is still live. Returns its id or nil.
 local function handoff(useIndex, name, handoffTtl, events)
+  -- handoffTtl 0: Redlock mode, where no single server may grant a quorum lock; waiters are
+  -- recorded only so the console can show them.
+  if handoffTtl == '0' then return nil end
   while true do
     local head = redis.call('ZRANGE', KEYS[3], 0, 0)[1]
     if not head then return nil end
@@ -92,7 +95,8 @@ local me = {t = token, o = ARGV[4], h = ARGV[5], p = ARGV[6], i = ARGV[7], ttl =
   l = ARGV[9], lu = now + tonumber(ARGV[11])}
 if not cur then
   -- Free. Fairness: the oldest live waiter goes first; a newcomer only gets an uncontested lock.
-  local head = redis.call('ZRANGE', KEYS[3], 0, 0)[1]
+  local head = nil
+  if handoffTtl ~= '0' then head = redis.call('ZRANGE', KEYS[3], 0, 0)[1] end
   while head and head ~= waiter do
     local raw = redis.call('HGET', KEYS[4], head)
     if raw and tonumber(cjson.decode(raw).lu) >= now then break end
@@ -196,4 +200,18 @@ if f.ch then redis.call('PUBLISH', f.ch, 'l|' .. f.fence .. '|' .. name) end
 publishEvent(events, 'forced', name, {fence = f.fence, owner = f.owner})
 handoff(useIndex, name, handoffTtl, events)
 return out
+`;
+
+/**
+ * RAISE_FENCE (Redlock): after winning a quorum, make every won server's counter and lock carry
+ * the highest fence any of them gave, so the next quorum (which overlaps ours in at least one
+ * server) gets a strictly higher one. ARGV: token, fence. Returns 1 if the lock is still ours.
+ */
+export const RAISE_FENCE = `
+local h = redis.call('HGET', KEYS[1], 'token')
+if h ~= ARGV[1] then return 0 end
+local cur = tonumber(redis.call('GET', KEYS[2]) or '0')
+if cur < tonumber(ARGV[2]) then redis.call('SET', KEYS[2], ARGV[2]) end
+redis.call('HSET', KEYS[1], 'fence', ARGV[2])
+return 1
 `;

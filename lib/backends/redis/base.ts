@@ -1,0 +1,366 @@
+/**
+ * What the single-server and Redlock backends share: options, the waiting loop, handles, the
+ * process channel and the watch.
+ */
+import type { RedisOptions } from 'ioredis';
+
+import { abortError, AcquireTimeoutError } from '../../locks/errors';
+import { ManagedHandle, type LeaseOps } from '../../locks/handle';
+import type {
+  AcquireOptions,
+  Capabilities,
+  ForceReleaseExpectation,
+  ForceReleaseResult,
+  ListFilter,
+  LockBackend,
+  LockChange,
+  LockHandle,
+  LockInfo,
+  OwnerInfo,
+  Unsubscribe,
+} from '../../locks/types';
+import { makeOwner, randomId, resolveAcquireOptions, validateName } from '../../locks/util';
+import type { RedisBackendConfig } from '../config';
+import { DEFAULT_MATCH, forceReleaseForeign, inspectForeignKey, scanForeign, validateMatchGlob } from './formats';
+import { RedisNode, type NodeTarget } from './node';
+
+export interface RedisBackendOptions {
+  /** Longest a waiter goes without re-checking the lock (covers lost pub/sub messages). */
+  recheckMs: number;
+  /** First lease of a lock handed to a waiter; the waiter tops it up to its TTL at once. */
+  handoffTtlMs: number;
+  /** Per-command timeout: a slow or dead server fails calls instead of hanging them. */
+  commandTimeoutMs: number;
+  /** Extra ioredis options (TLS, username...). Never taken from a request. */
+  redisOptions: RedisOptions;
+}
+
+export const DEFAULTS: Readonly<RedisBackendOptions> = Object.freeze({
+  recheckMs: 2000,
+  handoffTtlMs: 5000,
+  commandTimeoutMs: 5000,
+  redisOptions: {},
+});
+
+/** What one acquisition attempt returned. */
+export type Attempt =
+  | { ok: true; fence: string; expiresAt: number; leaseMs: number; leaseStart: number }
+  | { ok: false; retryInMs: number };
+
+interface PendingWait {
+  name: string;
+  /** A release handed us the lock (single server). */
+  onGrant(fence: string, expiresAt: number, leaseMs: number): void;
+  /** Something about the lock changed: try again now (Redlock). */
+  onWake(): void;
+}
+
+/**
+ * What the single-server and Redlock backends share: the waiting loop, handles, the process
+ * channel, the watch. Subclasses say how to attempt, renew, release and inspect.
+ */
+export abstract class RedisBackendBase implements LockBackend {
+  readonly type = 'redis' as const;
+  abstract readonly capabilities: Capabilities;
+  readonly id: string;
+  protected readonly prefix: string;
+  protected readonly instance = randomId(9);
+  protected readonly owner: OwnerInfo;
+  /** Our process channel: grants for our waiters, lost-lock notices for our holders. */
+  protected readonly channel: string;
+  protected readonly match: string[];
+  protected abstract readonly nodes: RedisNode[];
+  private readonly pending = new Map<string, PendingWait>();
+  private readonly held = new Map<string, ManagedHandle>(); // `${name}\n${fence}` -> handle
+  private readonly watchers = new Set<(c: LockChange) => void>();
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private nextSweepAt = Infinity;
+  private readonly recentEvents = new Map<string, number>();
+  protected closed = false;
+
+  constructor(
+    protected readonly config: RedisBackendConfig,
+    protected readonly opts: RedisBackendOptions,
+  ) {
+    this.id = config.id;
+    this.prefix = config.prefix ?? 'lockdeck';
+    this.owner = makeOwner(this.instance);
+    this.channel = `${this.prefix}:proc:${this.instance}`;
+    this.match = (config.match ?? [...DEFAULT_MATCH]).map(validateMatchGlob);
+  }
+
+  protected makeNode(label: string, target: NodeTarget): RedisNode {
+    return new RedisNode(label, target, {
+      prefix: this.prefix,
+      commandTimeoutMs: this.opts.commandTimeoutMs,
+      redisOptions: this.opts.redisOptions,
+      onMessage: (ch, msg) => this.onMessage(ch, msg),
+    });
+  }
+
+  /** One attempt: take the lock, or (with a waiter id) join/refresh the queue. */
+  protected abstract attempt(name: string, token: string, owner: OwnerInfo, o: AcquireOptions, labels: string, waiterId: string): Promise<Attempt>;
+  /** Leave the queue after giving up; pass the lock on if it was handed to us meanwhile. */
+  protected abstract cancel(name: string, waiterId: string, token: string): Promise<void>;
+  protected abstract leaseOps(name: string, token: string): LeaseOps;
+  protected abstract readOwn(names: string[] | null, now: number, q?: string, limit?: number): Promise<LockInfo[]>;
+  protected abstract forceOwn(key: string, expect: ForceReleaseExpectation): Promise<ForceReleaseResult>;
+  /** Subscriptions a waiter needs before it queues (its grant channel, or release events). */
+  protected abstract waiterSubscriptions(): Promise<void>;
+
+  // ---------------------------------------------------------------- client face
+
+  async tryAcquire(name: string, opts?: Partial<Omit<AcquireOptions, 'waitMs'>>): Promise<LockHandle | null> {
+    try {
+      return await this.acquire(name, { ...opts, waitMs: 0 });
+    } catch (err) {
+      if (err instanceof AcquireTimeoutError) return null;
+      throw err;
+    }
+  }
+
+  async acquire(name: string, partial?: Partial<AcquireOptions>): Promise<LockHandle> {
+    validateName(name);
+    const o = resolveAcquireOptions(partial);
+    o.signal?.throwIfAborted();
+    const token = randomId();
+    const owner = o.owner ? makeOwner(this.instance, o.owner) : this.owner;
+    const labels = JSON.stringify(o.labels ?? {});
+    const waiting = o.waitMs > 0;
+    const waiterId = waiting ? randomId(9) : '';
+    const startedAt = performance.now();
+    const deadline = startedAt + o.waitMs; // Infinity stays Infinity
+
+    let granted: { fence: string; expiresAt: number; leaseMs: number; at: number } | undefined;
+    let wake: (() => void) | undefined;
+    if (!waiting) {
+      // Holders listen on our channel too, so a forced release reaches them at once. Not awaited:
+      // until it is up, a failed renewal is the (slower) way they learn.
+      void this.subscribeProcessChannel().catch(() => undefined);
+    } else {
+      // Subscribe before queueing, so a grant published right after we join cannot be missed.
+      await this.waiterSubscriptions();
+      this.pending.set(waiterId, {
+        name,
+        onGrant: (fence, expiresAt, leaseMs) => {
+          granted = { fence, expiresAt, leaseMs, at: performance.now() };
+          wake?.();
+        },
+        onWake: () => wake?.(),
+      });
+    }
+    try {
+      for (;;) {
+        o.signal?.throwIfAborted();
+        const r = await this.attempt(name, token, owner, o, labels, waiterId);
+        if (r.ok) return this.makeHandle(name, token, owner, o, r.fence, r.expiresAt, r.leaseMs, r.leaseStart);
+        if (granted) break;
+        if (!waiting) throw new AcquireTimeoutError(name, 0);
+        const now = performance.now();
+        if (now >= deadline) throw new AcquireTimeoutError(name, Math.round(now - startedAt));
+        await new Promise<void>((resolve, reject) => {
+          const timer = setTimeout(done, Math.max(0, Math.min(r.retryInMs, this.opts.recheckMs, deadline - now)));
+          const onAbort = () => done(abortError(o.signal!));
+          function done(err?: unknown) {
+            clearTimeout(timer);
+            o.signal?.removeEventListener('abort', onAbort);
+            wake = undefined;
+            if (err) reject(err);
+            else resolve();
+          }
+          wake = () => done();
+          o.signal?.addEventListener('abort', onAbort, { once: true });
+          if (o.signal?.aborted) onAbort();
+          else if (granted) done();
+        });
+        if (granted) break;
+      }
+      const g = granted!;
+      return this.makeHandle(name, token, owner, o, g.fence, g.expiresAt, g.leaseMs, g.at);
+    } catch (err) {
+      if (waiting && !granted) await this.cancel(name, waiterId, token).catch(() => undefined);
+      throw err;
+    } finally {
+      if (waiting) this.pending.delete(waiterId);
+    }
+  }
+
+  private makeHandle(
+    name: string, token: string, owner: OwnerInfo, o: AcquireOptions,
+    fence: string, expiresAt: number, leaseMs: number, leaseStart: number,
+  ): ManagedHandle {
+    const handle: ManagedHandle = new ManagedHandle({
+      backend: this.id,
+      name,
+      fence,
+      owner,
+      ttlMs: o.ttlMs,
+      leaseMs,
+      leaseStart,
+      expiresAt,
+      autoRenew: o.autoRenew ?? true,
+      onDone: (h) => this.held.delete(`${name}\n${h.fence}`),
+      ops: this.leaseOps(name, token),
+    });
+    this.held.set(`${name}\n${fence}`, handle);
+    return handle;
+  }
+
+  protected subscribeProcessChannel(): Promise<void> {
+    return Promise.all(this.nodes.map((n) => n.subscribe(this.channel))).then(() => undefined);
+  }
+
+  private onMessage(channel: string, message: string): void {
+    if (channel === this.channel) {
+      if (message.startsWith('g|')) {
+        const [, waiterId, fence, exp, lease] = message.split('|');
+        this.pending.get(waiterId!)?.onGrant(fence!, Number(exp), Number(lease));
+      } else if (message.startsWith('l|')) {
+        const i = message.indexOf('|', 2);
+        const fence = message.slice(2, i);
+        const name = message.slice(i + 1);
+        this.held.get(`${name}\n${fence}`)?.markLost('forced');
+      }
+    } else if (channel === `${this.prefix}:events`) {
+      this.onEvent(message);
+    }
+  }
+
+  // ---------------------------------------------------------------- inspector face
+
+  async ping(): Promise<number> {
+    const times = await Promise.all(this.nodes.map((n) => n.ping()));
+    return Math.max(...times);
+  }
+
+  async list(filter: ListFilter = {}): Promise<LockInfo[]> {
+    const limit = Math.max(1, Math.min(filter.limit ?? 10_000, 100_000));
+    const node = this.nodes[0]!;
+    const now = await node.serverNow();
+    const own = await this.readOwn(null, now, filter.q?.toLowerCase(), limit);
+    if (own.length >= limit) return own;
+    const foreign = await scanForeign(node.cmd, {
+      backendId: this.id,
+      match: this.match,
+      ownPrefix: this.prefix,
+      q: filter.q,
+      limit: limit - own.length,
+      now,
+    });
+    return [...own, ...foreign.locks];
+  }
+
+  async get(key: string): Promise<LockInfo | null> {
+    const node = this.nodes[0]!;
+    const now = await node.serverNow();
+    const [own] = await this.readOwn([key], now);
+    if (own) return own;
+    return inspectForeignKey(node.cmd, this.id, key, now);
+  }
+
+  async forceRelease(key: string, expect: ForceReleaseExpectation = {}): Promise<ForceReleaseResult> {
+    validateName(key);
+    const own = await this.forceOwn(key, expect);
+    if (own.status !== 'not-found') return own;
+    const node = this.nodes[0]!;
+    return forceReleaseForeign(node.cmd, this.id, key, expect, await node.serverNow());
+  }
+
+  watch(onChange: (change: LockChange) => void): Unsubscribe {
+    this.watchers.add(onChange);
+    if (this.watchers.size === 1) {
+      for (const n of this.nodes) void n.subscribe(n.eventsChannel).catch(() => undefined);
+      this.scheduleSweep(0);
+    }
+    return () => {
+      this.watchers.delete(onChange);
+      if (this.watchers.size === 0) {
+        clearTimeout(this.sweepTimer);
+        this.sweepTimer = undefined;
+        this.nextSweepAt = Infinity;
+        for (const n of this.nodes) void n.unsubscribe(n.eventsChannel);
+      }
+    };
+  }
+
+  private emit(change: LockChange): void {
+    for (const w of this.watchers) {
+      try {
+        w(change);
+      } catch {
+        // A watcher's bug must not stop the others.
+      }
+    }
+  }
+
+  private onEvent(message: string): void {
+    let ev: { type: string; key: string; at: number; fence?: string };
+    try {
+      ev = JSON.parse(message) as typeof ev;
+    } catch {
+      return;
+    }
+    if (ev.type === 'released' || ev.type === 'forced') {
+      for (const p of this.pending.values()) if (p.name === ev.key) p.onWake();
+    }
+    if (this.watchers.size === 0) return;
+    // With several masters every change arrives once per master: pass it on once.
+    const id = `${ev.type}|${ev.key}|${ev.fence ?? ''}`;
+    const now = Date.now();
+    if ((this.recentEvents.get(id) ?? 0) > now - 1000) return;
+    this.recentEvents.set(id, now);
+    if (this.recentEvents.size > 1000) for (const [k, t] of this.recentEvents) if (t < now - 1000) this.recentEvents.delete(k);
+    if (ev.type === 'acquired' || ev.type === 'renewed') {
+      void this.get(ev.key)
+        .catch(() => null)
+        .then((lock) => {
+          this.emit({ type: ev.type === 'acquired' ? 'acquired' : 'changed', backend: this.id, key: ev.key, lock, at: ev.at });
+          if (lock?.expiresAt) this.scheduleSweep(Math.max(0, lock.expiresAt - ev.at));
+        });
+    } else if (ev.type === 'released' || ev.type === 'forced') {
+      this.emit({ type: ev.type, backend: this.id, key: ev.key, lock: null, at: ev.at });
+    }
+  }
+
+  /**
+   * Our locks expire silently (Redis publishes nothing unless keyspace notifications are on), so
+   * the watch sweeps the index at the earliest expiry it knows, and at least every 5 s.
+   */
+  private scheduleSweep(inMs: number): void {
+    const delayMs = Math.min(inMs + 5, 5000);
+    const at = Date.now() + delayMs;
+    if (this.sweepTimer && this.nextSweepAt <= at) return;
+    clearTimeout(this.sweepTimer);
+    this.nextSweepAt = at;
+    this.sweepTimer = setTimeout(() => void this.sweep(), delayMs);
+    this.sweepTimer.unref?.();
+  }
+
+  private async sweep(): Promise<void> {
+    this.sweepTimer = undefined;
+    this.nextSweepAt = Infinity;
+    if (this.watchers.size === 0 || this.closed) return;
+    const node = this.nodes[0]!;
+    try {
+      const now = await node.serverNow();
+      const { due, next } = await node.dueNames(now);
+      const infos = await this.readOwn(due, now);
+      const alive = new Set(infos.map((l) => l.key));
+      const gone = due.filter((n) => !alive.has(n));
+      await node.dropFromIndex(gone);
+      for (const key of gone) this.emit({ type: 'expired', backend: this.id, key, lock: null, at: now });
+      this.scheduleSweep(next === null ? 5000 : Math.max(0, next - now));
+    } catch {
+      this.scheduleSweep(2000);
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.sweepTimer);
+    await Promise.allSettled([...this.held.values()].map((h) => h.release()));
+    for (const n of this.nodes) n.close();
+  }
+}
+

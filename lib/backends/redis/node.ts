@@ -1,0 +1,347 @@
+/**
+ * One Redis deployment (a server, a Sentinel master set or a Cluster) speaking lockdeck's layout:
+ * the connection, the typed script calls, and reading our locks back. The single-server backend
+ * uses one node; the Redlock backend uses one per independent master.
+ */
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
+
+import { BackendUnavailableError } from '../../locks/errors';
+import { lockHealth } from '../../locks/health';
+import type { LockInfo, OwnerInfo, WaiterInfo } from '../../locks/types';
+import { tokenHash } from '../../locks/util';
+import { ACQUIRE, CANCEL, EXTEND, FORCE, RAISE_FENCE, RELEASE } from './scripts';
+
+export type Conn = Redis | Cluster;
+
+type ScriptFn = (...args: (string | number)[]) => Promise<unknown>;
+interface ScriptedConn {
+  ldAcquire: ScriptFn;
+  ldRelease: ScriptFn;
+  ldExtend: ScriptFn;
+  ldCancel: ScriptFn;
+  ldForce: ScriptFn;
+  ldRaiseFence: ScriptFn;
+}
+
+export interface NodeTarget {
+  url?: string;
+  cluster?: boolean;
+  sentinel?: { name: string; sentinels: string[] };
+  password?: string;
+}
+
+export interface NodeOptions {
+  prefix: string;
+  commandTimeoutMs: number;
+  redisOptions: RedisOptions;
+  /** Called for every pub/sub message on the subscriber connection. */
+  onMessage(channel: string, message: string): void;
+}
+
+export interface AcquireArgs {
+  name: string;
+  token: string;
+  ttlMs: number;
+  owner: OwnerInfo;
+  /** Our process channel: grants and lost-lock notices come here. */
+  channel: string;
+  labels: string;
+  /** '' for a single attempt that does not join the queue. */
+  waiterId: string;
+  waitLeaseMs: number;
+  /** 0 disables server-side handoff (Redlock mode). */
+  handoffTtlMs: number;
+}
+
+export type AcquireResult =
+  | { ok: true; fence: string; expiresAt: number; now: number; leaseMs: number }
+  | { ok: false; pttl: number; now: number; position: number };
+
+export type ForceOutcome =
+  | { status: 'missing' }
+  | { status: 'changed' | 'released'; fields: Record<string, string> };
+
+const UNAVAILABLE = /ECONNREFUSED|ETIMEDOUT|Command timed out|Connection is closed|max retries|ENOTFOUND|EHOSTUNREACH|Stream isn't writeable|All sentinels are unreachable|Failed to refresh slots cache/i;
+
+export class RedisNode {
+  readonly cmd: Conn & ScriptedConn;
+  private sub: Conn | undefined;
+  private subscribed = new Map<string, Promise<unknown>>();
+  readonly isCluster: boolean;
+  private readonly prefix: string;
+  readonly indexKey: string;
+  readonly eventsChannel: string;
+
+  constructor(
+    readonly label: string,
+    private readonly target: NodeTarget,
+    private readonly opts: NodeOptions,
+  ) {
+    this.prefix = opts.prefix;
+    this.indexKey = `${this.prefix}:index`;
+    this.eventsChannel = `${this.prefix}:events`;
+    this.isCluster = !!target.cluster;
+    this.cmd = this.connect() as Conn & ScriptedConn;
+    this.cmd.on('error', () => undefined); // surfaced per call; ioredis reconnects by itself
+    const define = (name: keyof ScriptedConn, lua: string) => this.cmd.defineCommand(name, { numberOfKeys: 5, lua });
+    define('ldAcquire', ACQUIRE);
+    define('ldRelease', RELEASE);
+    define('ldExtend', EXTEND);
+    define('ldCancel', CANCEL);
+    define('ldForce', FORCE);
+    define('ldRaiseFence', RAISE_FENCE);
+  }
+
+  private connect(): Conn {
+    const base: RedisOptions = {
+      enableOfflineQueue: true,
+      maxRetriesPerRequest: 1,
+      commandTimeout: this.opts.commandTimeoutMs,
+      connectTimeout: this.opts.commandTimeoutMs,
+      // Back off to at most 2 s between reconnects: a server that comes back is used again.
+      retryStrategy: (times) => Math.min(50 * 2 ** times, 2000),
+      password: this.target.password,
+      ...this.opts.redisOptions,
+    };
+    if (this.target.sentinel) {
+      const sentinels = this.target.sentinel.sentinels.map((s) => {
+        const [host, port] = s.split(':');
+        return { host: host!, port: Number(port) };
+      });
+      return new Redis({ ...base, sentinels, name: this.target.sentinel.name });
+    }
+    if (this.target.cluster) {
+      return new Cluster([this.target.url!], { redisOptions: base, scaleReads: 'master' });
+    }
+    return new Redis(this.target.url!, base);
+  }
+
+  /** KEYS of every script for lock `name`; all share the `{name}` hash tag, so one slot. */
+  keys(name: string): string[] {
+    const base = `${this.prefix}:{${name}}`;
+    // In Cluster mode the index is in another slot: pass a same-slot stand-in the scripts ignore.
+    return [base, `${base}:fence`, `${base}:q`, `${base}:w`, this.isCluster ? `${base}:noindex` : this.indexKey];
+  }
+
+  private get useIndex(): string {
+    return this.isCluster ? '0' : '1';
+  }
+
+  /** Beside the scripts in Cluster mode (the index is in another slot); a hint either way. */
+  private indexHint(op: 'add' | 'rem', name: string, score = 0): void {
+    if (!this.isCluster) return;
+    const p = op === 'add' ? this.cmd.zadd(this.indexKey, score, name) : this.cmd.zrem(this.indexKey, name);
+    void p.catch(() => undefined);
+  }
+
+  async acquire(a: AcquireArgs): Promise<AcquireResult> {
+    const r = (await this.call(() =>
+      this.cmd.ldAcquire(
+        ...this.keys(a.name),
+        a.name, a.token, a.ttlMs, a.owner.id, a.owner.host, a.owner.pid, a.owner.instance, a.channel, a.labels,
+        a.waiterId, a.waitLeaseMs, this.useIndex, this.eventsChannel, a.handoffTtlMs,
+      ),
+    )) as [number, string | number, string | number, number, number];
+    if (r[0] === 1) {
+      const expiresAt = Number(r[2]);
+      this.indexHint('add', a.name, expiresAt);
+      return { ok: true, fence: String(r[1]), expiresAt, now: Number(r[3]), leaseMs: Number(r[4]) };
+    }
+    return { ok: false, pttl: Number(r[1]), now: Number(r[2]), position: Number(r[3]) };
+  }
+
+  /** Resolves to the new expiry, or null when the lock is not ours any more. */
+  async extend(name: string, token: string, ttlMs: number): Promise<number | null> {
+    const r = (await this.call(() => this.cmd.ldExtend(...this.keys(name), name, token, ttlMs, this.useIndex, this.eventsChannel))) as
+      | [number, number]
+      | 0;
+    if (r === 0) return null;
+    this.indexHint('add', name, Number(r[0]));
+    return Number(r[0]);
+  }
+
+  async release(name: string, token: string, handoffTtlMs: number): Promise<boolean> {
+    const r = await this.call(() => this.cmd.ldRelease(...this.keys(name), name, token, this.useIndex, this.eventsChannel, handoffTtlMs));
+    this.indexHint('rem', name);
+    return r === 1;
+  }
+
+  async cancel(name: string, waiterId: string, token: string, handoffTtlMs: number): Promise<void> {
+    await this.call(() => this.cmd.ldCancel(...this.keys(name), name, waiterId, token, this.useIndex, this.eventsChannel, handoffTtlMs));
+  }
+
+  async raiseFence(name: string, token: string, fence: string): Promise<boolean> {
+    return (await this.call(() => this.cmd.ldRaiseFence(...this.keys(name), token, fence))) === 1;
+  }
+
+  async force(name: string, expect: { fence?: string; owner?: string }, handoffTtlMs: number): Promise<ForceOutcome> {
+    const r = (await this.call(() =>
+      this.cmd.ldForce(...this.keys(name), name, expect.fence ?? '', expect.owner ?? '', this.useIndex, this.eventsChannel, handoffTtlMs),
+    )) as string[];
+    if (r[0] === 'missing') return { status: 'missing' };
+    const fields: Record<string, string> = {};
+    for (let i = 1; i < r.length; i += 2) fields[r[i]!] = r[i + 1]!;
+    if (r[0] === 'released') this.indexHint('rem', name);
+    return { status: r[0] === 'released' ? 'released' : 'changed', fields };
+  }
+
+  async ping(): Promise<number> {
+    const t = performance.now();
+    await this.call(() => this.cmd.ping());
+    return performance.now() - t;
+  }
+
+  /** The server's clock, so TTLs are shown from the same clock that expires the locks. */
+  async serverNow(): Promise<number> {
+    const [s, us] = (await this.call(() => this.cmd.time())) as [string | number, string | number];
+    return Number(s) * 1000 + Math.floor(Number(us) / 1000);
+  }
+
+  /** Names in our index, after dropping entries that expired over a minute ago (certainly stale). */
+  async indexedNames(now: number): Promise<string[]> {
+    await this.call(() => this.cmd.zremrangebyscore(this.indexKey, '-inf', `(${now - 60_000}`));
+    return (await this.call(() => this.cmd.zrange(this.indexKey, 0, -1))) as string[];
+  }
+
+  /** Index entries due to expire by `now`, and the next expiry after them (for the watch sweep). */
+  async dueNames(now: number): Promise<{ due: string[]; next: number | null }> {
+    const due = (await this.call(() => this.cmd.zrangebyscore(this.indexKey, '-inf', now, 'LIMIT', 0, 500))) as string[];
+    const next = (await this.call(() => this.cmd.zrangebyscore(this.indexKey, `(${now}`, '+inf', 'WITHSCORES', 'LIMIT', 0, 1))) as string[];
+    return { due, next: next[1] ? Number(next[1]) : null };
+  }
+
+  async dropFromIndex(names: string[]): Promise<void> {
+    if (names.length) await this.call(() => this.cmd.zrem(this.indexKey, ...names));
+  }
+
+  /** Reads our own locks (hash, queue, waiter entries) for many names in one pipeline. */
+  async readOwn(names: string[], now: number): Promise<(OwnLock | null)[]> {
+    if (names.length === 0) return [];
+    const pipe = this.cmd.pipeline();
+    for (const n of names) {
+      const [lock, , q, w] = this.keys(n);
+      pipe.hgetall(lock!).pttl(lock!).zrange(q!, 0, -1, 'WITHSCORES').hgetall(w!);
+    }
+    const res = await this.call(() => pipe.exec());
+    const out: (OwnLock | null)[] = [];
+    for (let i = 0; i < names.length; i++) {
+      const [hErr, h] = res?.[i * 4] ?? [];
+      if (hErr) throw hErr;
+      const fields = h as Record<string, string> | undefined;
+      if (!fields?.token) {
+        out.push(null);
+        continue;
+      }
+      const pttl = Number(res?.[i * 4 + 1]?.[1]);
+      const queue = (res?.[i * 4 + 2]?.[1] ?? []) as string[];
+      const entries = (res?.[i * 4 + 3]?.[1] ?? {}) as Record<string, string>;
+      out.push({ name: names[i]!, fields, pttl, now, waiters: waitersFrom(queue, entries, now) });
+    }
+    return out;
+  }
+
+  /** Subscribes the (lazily made) subscriber connection to `channel`; once per channel. */
+  subscribe(channel: string): Promise<void> {
+    let p = this.subscribed.get(channel);
+    if (!p) {
+      if (!this.sub) {
+        this.sub = this.connect();
+        this.sub.on('error', () => undefined);
+        this.sub.on('message', (ch: string, msg: string) => this.opts.onMessage(ch, msg));
+      }
+      p = this.sub.subscribe(channel).catch((err: unknown) => {
+        this.subscribed.delete(channel);
+        throw new BackendUnavailableError(`redis ${this.label}: cannot subscribe: ${String(err)}`, { cause: err });
+      });
+      this.subscribed.set(channel, p);
+    }
+    return p.then(() => undefined);
+  }
+
+  async unsubscribe(channel: string): Promise<void> {
+    if (!this.subscribed.delete(channel)) return;
+    await this.sub?.unsubscribe(channel).catch(() => undefined);
+  }
+
+  close(): void {
+    this.sub?.disconnect();
+    this.cmd.disconnect();
+  }
+
+  /** Runs a command, turning connection failures into BackendUnavailableError. */
+  async call<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof Error && UNAVAILABLE.test(err.message)) {
+        throw new BackendUnavailableError(`redis ${this.label}: ${err.message}`, { cause: err });
+      }
+      throw err;
+    }
+  }
+}
+
+/** Our lock as read from one node. */
+export interface OwnLock {
+  name: string;
+  fields: Record<string, string>;
+  pttl: number;
+  now: number;
+  waiters: WaiterInfo[];
+}
+
+/** Normalises our own lock to the console's LockInfo. Never includes the token itself. */
+export function ownLockInfo(backend: string, l: OwnLock, extraMeta: Record<string, string | number | boolean | null> = {}): LockInfo {
+  const f = l.fields;
+  const acquiredAt = f.acq ? Number(f.acq) : null;
+  const expiresAt = l.pttl > 0 ? l.now + l.pttl : f.exp ? Number(f.exp) : null;
+  const ttl = Number(f.ttl);
+  let labels: Record<string, string> = {};
+  try {
+    labels = JSON.parse(f.labels ?? '{}') as Record<string, string>;
+  } catch {
+    labels = {};
+  }
+  const owner = f.owner ?? null;
+  const fence = f.fence ?? null;
+  return {
+    backend,
+    key: l.name,
+    format: 'lockdeck',
+    kind: 'mutex',
+    owner,
+    holders: [{ owner, fence, acquiredAt }],
+    fence,
+    acquiredAt,
+    expiresAt,
+    ttlMs: expiresAt === null ? null : expiresAt - l.now,
+    waiters: l.waiters,
+    health: lockHealth({ now: l.now, expiresAt, ttlMs: ttl }),
+    meta: {
+      host: f.host ?? null,
+      pid: f.pid ? Number(f.pid) : null,
+      instance: f.inst ?? null,
+      leaseMs: Number.isFinite(ttl) ? ttl : null,
+      tokenHash: f.token ? tokenHash(f.token) : null,
+      ...extraMeta,
+    },
+    labels,
+  };
+}
+
+/** The live waiters of one lock, oldest first. Entries whose lease ran out are dead waiters. */
+function waitersFrom(queue: string[], entries: Record<string, string>, now: number): WaiterInfo[] {
+  const out: WaiterInfo[] = [];
+  for (let i = 0; i < queue.length; i += 2) {
+    const raw = entries[queue[i]!];
+    if (!raw) continue;
+    try {
+      const e = JSON.parse(raw) as { o?: string; lu?: number };
+      if ((e.lu ?? 0) < now) continue;
+      out.push({ owner: e.o ?? null, since: Math.floor(Number(queue[i + 1]) / 1000) });
+    } catch {
+      continue;
+    }
+  }
+  return out;
+}
