@@ -9,7 +9,7 @@
  * runs <command> with LOCKDECK_TEST_REDIS_URL set, and stops the servers when it exits.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -125,6 +125,73 @@ export async function startRedis(opts: RedisServerOptions = {}): Promise<Running
     throw err;
   }
   return { name: 'redis', host: '127.0.0.1', port, url: `redis://127.0.0.1:${port}`, dir, process: proc, stop };
+}
+
+/**
+ * A Redis Cluster of `masters` nodes (no replicas), slots assigned with `redis-cli --cluster
+ * create`. `url` is a seed node; cluster clients discover the rest.
+ */
+export async function startRedisCluster(masters = 3): Promise<RunningServer & { nodes: RunningServer[] }> {
+  const cli = ensureBinary('redis-cli', 'redis-tools');
+  const nodes: RunningServer[] = [];
+  try {
+    for (let i = 0; i < masters; i++) {
+      nodes.push(await startRedis({ args: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000'] }));
+    }
+    const r = spawnSync(cli, ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '0', '--cluster-yes'], {
+      encoding: 'utf8',
+    });
+    if (r.status !== 0) throw new Error(`redis-cli --cluster create failed: ${r.stderr || r.stdout}`);
+    // Slots are assigned at once, but every node must agree before clients can rely on the map.
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      const info = spawnSync(cli, ['-p', String(nodes[0]!.port), 'cluster', 'info'], { encoding: 'utf8' }).stdout;
+      if (/cluster_state:ok/.test(info)) break;
+      if (Date.now() > deadline) throw new Error(`cluster did not become ok: ${info}`);
+      await new Promise((res) => setTimeout(res, 100));
+    }
+  } catch (err) {
+    await Promise.all(nodes.map((n) => n.stop()));
+    throw err;
+  }
+  const first = nodes[0]!;
+  return { ...first, name: 'redis-cluster', nodes, stop: async () => void (await Promise.all(nodes.map((n) => n.stop()))) };
+}
+
+/**
+ * A master and one Sentinel watching it as `mymaster` (Sentinel is redis-server in sentinel
+ * mode). `url` is the master; `sentinel` is the `host:port` to give clients.
+ */
+export async function startRedisSentinel(): Promise<RunningServer & { master: RunningServer; sentinel: string }> {
+  const bin = ensureBinary('redis-server', 'redis-server');
+  const master = await startRedis();
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'lockdeck-sentinel-'));
+  const conf = join(dir, 'sentinel.conf');
+  writeFileSync(
+    conf,
+    [
+      `port ${port}`, 'bind 127.0.0.1', `dir ${dir}`, 'protected-mode no', `logfile ${join(dir, 'sentinel.log')}`,
+      `sentinel monitor mymaster 127.0.0.1 ${master.port} 1`,
+      'sentinel down-after-milliseconds mymaster 2000',
+      'sentinel failover-timeout mymaster 10000',
+    ].join('\n') + '\n',
+  );
+  const proc = spawn(bin, [conf, '--sentinel'], { stdio: 'ignore' });
+  const stopSentinel = stopper('sentinel', proc, dir);
+  try {
+    await waitForPort('127.0.0.1', port, 10_000, proc);
+  } catch (err) {
+    await Promise.all([stopSentinel(), master.stop()]);
+    throw err;
+  }
+  return {
+    ...master,
+    name: 'redis-sentinel',
+    master,
+    sentinel: `127.0.0.1:${port}`,
+    stop: async () => void (await Promise.all([stopSentinel(), master.stop()])),
+  };
 }
 
 const starters: Record<string, () => Promise<RunningServer>> = {
