@@ -41,14 +41,18 @@ export function freePort(): Promise<number> {
 
 let aptUpdated = false;
 
-/** Makes sure `bin` is on the machine, installing Debian `pkg` as root if it is not. */
-export function ensureBinary(bin: string, pkg: string): string {
-  const found = spawnSync('sh', ['-c', `command -v ${bin}`], { encoding: 'utf8' }).stdout.trim();
-  if (found) return found;
+function which(bin: string): string {
+  return spawnSync('sh', ['-c', `command -v ${bin}`], { encoding: 'utf8' }).stdout.trim();
+}
+
+/**
+ * Makes sure Debian package `pkg` is present, judged by `present()`: installs it as root on
+ * Debian, otherwise throws a message that names the package.
+ */
+export function ensurePackage(pkg: string, present: () => boolean, what = pkg): void {
+  if (present()) return;
   const canApt = process.getuid?.() === 0 && existsSync('/etc/debian_version');
-  if (!canApt) {
-    throw new Error(`${bin} is not installed: install the Debian package "${pkg}" (apt-get install ${pkg})`);
-  }
+  if (!canApt) throw new Error(`${what} is not installed: install the Debian package "${pkg}" (apt-get install ${pkg})`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   if (!aptUpdated) {
     spawnSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
@@ -56,9 +60,13 @@ export function ensureBinary(bin: string, pkg: string): string {
   }
   const r = spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', pkg], { stdio: 'inherit', env });
   if (r.status !== 0) throw new Error(`apt-get install ${pkg} failed (exit ${r.status})`);
-  const after = spawnSync('sh', ['-c', `command -v ${bin}`], { encoding: 'utf8' }).stdout.trim();
-  if (!after) throw new Error(`${pkg} installed but ${bin} is still not on PATH`);
-  return after;
+  if (!present()) throw new Error(`${pkg} installed but ${what} is still missing`);
+}
+
+/** Makes sure `bin` is on the PATH (from Debian package `pkg`); returns its path. */
+export function ensureBinary(bin: string, pkg: string): string {
+  ensurePackage(pkg, () => which(bin) !== '', bin);
+  return which(bin);
 }
 
 /** Resolves once something accepts TCP connections on host:port. */
@@ -203,7 +211,24 @@ export function envName(server: string): string {
   return `LOCKDECK_TEST_${server.toUpperCase()}_URL`;
 }
 
+/**
+ * Everything a fresh Debian machine needs for the whole test suite, installed up front so a
+ * missing package fails fast with its name: the servers, Chromium for Playwright, and the Debian
+ * Python clients used as real foreign peers in interop tests.
+ */
+export function ensureTestDependencies(): void {
+  ensureBinary('redis-server', 'redis-server');
+  ensureBinary('redis-cli', 'redis-tools');
+  ensureBinary('chromium', 'chromium');
+  const pyModule = (m: string) => () => spawnSync('/usr/bin/python3', ['-c', `import ${m}`], { stdio: 'ignore' }).status === 0;
+  ensurePackage('python3-redis', pyModule('redis'), 'the Python module redis (for /usr/bin/python3)');
+}
+
 async function main(argv: string[]): Promise<void> {
+  if (argv[0] === 'ensure') {
+    ensureTestDependencies();
+    return;
+  }
   const sep = argv.indexOf('--');
   const names = sep === -1 ? argv : argv.slice(0, sep);
   const command = sep === -1 ? [] : argv.slice(sep + 1);
