@@ -1,0 +1,126 @@
+/**
+ * The embedded store's on-disk layout. One SQLite file in WAL mode holds every lock of one host;
+ * any process that opens the same file takes part in the same locks.
+ *
+ * Tables
+ *  - `locks`: one row per lock that has a holder. `token` is the holder's secret (compare for
+ *    release/extend; never shown, the inspector shows `tokenHash`). `expires_at` is epoch ms by
+ *    the writing process's `Date.now()`: every writer is on one host, so one clock. A row whose
+ *    `expires_at` has passed is free: the next acquirer deletes it (recording `expired`) in the
+ *    same transaction that takes the lock. Until then, or until a watching instance sweeps it, the
+ *    inspector shows it with health `expired`.
+ *  - `fences`: the last fence handed out per name. It is never reset nor deleted, so fences
+ *    strictly increase across holders even after the lock row is gone. It grows by one small row
+ *    per distinct lock name ever used.
+ *  - `waiters`: blocked `acquire` calls, so the inspector can show the queue and so that a freed
+ *    lock goes to the oldest live waiter (FIFO by the AUTOINCREMENT id, never reused). A waiter
+ *    holds a lease (`lease_until`) that it refreshes while it waits; a crashed waiter's row is
+ *    pruned once its lease passes, so it cannot block the queue for longer than that.
+ *  - `events`: acquired / released / expired / forced / changed, each with the LockInfo (without
+ *    `backend`) as it was then. Instances in other processes read it when woken to push changes to
+ *    `watch` subscribers and to learn why one of their handles disappeared. Bounded: only the
+ *    newest `eventRetention` rows are kept.
+ *
+ * `PRAGMA user_version` is the layout version; a file written by a newer layout is refused rather
+ * than misread.
+ */
+import type Database from 'better-sqlite3';
+
+export const SCHEMA_VERSION = 1;
+
+const DDL = `
+CREATE TABLE IF NOT EXISTS locks (
+  name            TEXT PRIMARY KEY,
+  token           TEXT NOT NULL,
+  owner           TEXT NOT NULL,
+  fence           INTEGER NOT NULL,
+  acquired_at     INTEGER NOT NULL,
+  expires_at      INTEGER NOT NULL,
+  ttl_ms          INTEGER NOT NULL,
+  labels          TEXT,
+  holder_instance TEXT NOT NULL,
+  holder_host     TEXT NOT NULL,
+  holder_pid      INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS locks_expires_at ON locks (expires_at);
+
+CREATE TABLE IF NOT EXISTS fences (
+  name  TEXT PRIMARY KEY,
+  fence INTEGER NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS waiters (
+  id          INTEGER PRIMARY KEY AUTOINCREMENT,
+  name        TEXT NOT NULL,
+  owner       TEXT NOT NULL,
+  instance    TEXT NOT NULL,
+  since       INTEGER NOT NULL,
+  lease_until INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS waiters_name ON waiters (name, id);
+
+CREATE TABLE IF NOT EXISTS events (
+  id    INTEGER PRIMARY KEY AUTOINCREMENT,
+  at    INTEGER NOT NULL,
+  type  TEXT NOT NULL,
+  name  TEXT NOT NULL,
+  fence INTEGER,
+  lock  TEXT
+);
+CREATE INDEX IF NOT EXISTS events_name ON events (name, id);
+`;
+
+export interface LockRow {
+  name: string;
+  token: string;
+  owner: string;
+  fence: number;
+  acquired_at: number;
+  expires_at: number;
+  ttl_ms: number;
+  labels: string | null;
+  holder_instance: string;
+  holder_host: string;
+  holder_pid: number;
+}
+
+export interface WaiterRow {
+  id: number;
+  name: string;
+  owner: string;
+  instance: string;
+  since: number;
+  lease_until: number;
+}
+
+export interface EventRow {
+  id: number;
+  at: number;
+  type: string;
+  name: string;
+  fence: number | null;
+  lock: string | null;
+}
+
+/**
+ * Sets the connection up and creates the tables. Safe to run from several processes at once:
+ * the DDL runs in an IMMEDIATE transaction, and every statement is idempotent.
+ */
+export function migrate(db: Database.Database): void {
+  // WAL lets readers (the inspector) run while a writer commits; NORMAL sync is durable against
+  // a crashed process. A power loss may drop the last commits, and so reissue a fence that was
+  // handed out just before it: the protected resource then refuses that fence as not newer, which
+  // costs liveness, never mutual exclusion.
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  db.pragma('foreign_keys = OFF');
+  const version = db.pragma('user_version', { simple: true }) as number;
+  if (version > SCHEMA_VERSION) {
+    throw new Error(`lock store was written by a newer lockdeck (layout ${version}, this one knows ${SCHEMA_VERSION})`);
+  }
+  if (version === SCHEMA_VERSION) return;
+  db.transaction(() => {
+    db.exec(DDL);
+    db.pragma(`user_version = ${SCHEMA_VERSION}`);
+  }).immediate();
+}
