@@ -255,15 +255,24 @@ export abstract class RedisBackendBase implements LockBackend {
     const now = await node.serverNow();
     const [own] = await this.readOwn([key], now);
     if (own) return own;
-    return inspectForeignKey(node.cmd, this.id, key, now);
+    // Only keys under the configured globs: a request must not turn any key into a "lock".
+    return inspectForeignKey(node.cmd, this.id, key, now, { match: this.match, ownPrefix: this.prefix });
   }
 
   async forceRelease(key: string, expect: ForceReleaseExpectation = {}): Promise<ForceReleaseResult> {
     validateName(key);
     const own = await this.forceOwn(key, expect);
     if (own.status !== 'not-found') return own;
-    const node = this.nodes[0]!;
-    return forceReleaseForeign(node.cmd, this.id, key, expect, await node.serverNow());
+    // A foreign lock on several masters (node-redlock) must be released on every one of them
+    // (lock-formats.md §7.3.4), each by its own compare-and-delete.
+    const results = await Promise.allSettled(
+      this.nodes.map(async (n) => forceReleaseForeign(n.cmd, this.id, key, expect, await n.serverNow(), { match: this.match, ownPrefix: this.prefix })),
+    );
+    const outcomes = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    if (outcomes.length === 0) throw (results[0] as PromiseRejectedResult).reason;
+    return (
+      outcomes.find((o) => o.status === 'released') ?? outcomes.find((o) => o.status === 'changed') ?? { status: 'not-found' }
+    );
   }
 
   watch(onChange: (change: LockChange) => void): Unsubscribe {
