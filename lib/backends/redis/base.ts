@@ -95,6 +95,7 @@ export abstract class RedisBackendBase implements LockBackend {
       commandTimeoutMs: this.opts.commandTimeoutMs,
       redisOptions: this.opts.redisOptions,
       onMessage: (ch, msg) => this.onMessage(ch, msg),
+      onPatternMessage: (_pattern, ch, msg) => this.onKeyspaceEvent(ch, msg),
     });
   }
 
@@ -279,6 +280,7 @@ export abstract class RedisBackendBase implements LockBackend {
     this.watchers.add(onChange);
     if (this.watchers.size === 1) {
       for (const n of this.nodes) void n.subscribe(n.eventsChannel).catch(() => undefined);
+      void this.watchForeign(true);
       this.scheduleSweep(0);
     }
     return () => {
@@ -288,8 +290,62 @@ export abstract class RedisBackendBase implements LockBackend {
         this.sweepTimer = undefined;
         this.nextSweepAt = Infinity;
         for (const n of this.nodes) void n.unsubscribe(n.eventsChannel);
+        void this.watchForeign(false);
       }
     };
+  }
+
+  /** Keyspace patterns we listen on for foreign locks, per node (empty when events are off). */
+  private foreignPatterns: { node: RedisNode; patterns: string[] }[] = [];
+  /** Foreign locks the watch has reported as held, to tell acquired from changed and released. */
+  private readonly foreignKnown = new Set<string>();
+  private readonly foreignPending = new Map<string, string>();
+
+  /**
+   * Foreign clients publish nothing of their own; where the server emits keyspace notifications
+   * for the configured globs, they tell us within a round trip. Otherwise the console's periodic
+   * reconcile finds foreign changes.
+   */
+  private async watchForeign(on: boolean): Promise<void> {
+    if (!on) {
+      const subs = this.foreignPatterns;
+      this.foreignPatterns = [];
+      await Promise.all(subs.flatMap(({ node, patterns }) => patterns.map((p) => node.punsubscribe(p))));
+      return;
+    }
+    for (const node of this.nodes) {
+      const prefix = await node.keyspaceChannelPrefix();
+      if (!prefix || this.watchers.size === 0) continue;
+      const patterns = this.match.map((g) => prefix + g);
+      await Promise.all(patterns.map((p) => node.psubscribe(p))).catch(() => undefined);
+      this.foreignPatterns.push({ node, patterns });
+    }
+  }
+
+  private onKeyspaceEvent(channel: string, event: string): void {
+    const key = channel.slice(channel.indexOf('__:') + 3);
+    if (!key || key.startsWith(`${this.prefix}:`)) return;
+    // A burst of commands on one key (SET then PEXPIRE, or a Redisson HINCRBY + PEXPIRE) is one change.
+    const first = !this.foreignPending.has(key);
+    this.foreignPending.set(key, event);
+    if (!first) return;
+    setTimeout(() => {
+      const last = this.foreignPending.get(key) ?? event;
+      this.foreignPending.delete(key);
+      void this.get(key)
+        .catch(() => undefined)
+        .then((lock) => {
+          if (lock === undefined || this.watchers.size === 0) return;
+          const at = Date.now();
+          if (lock) {
+            const known = this.foreignKnown.has(key);
+            this.foreignKnown.add(key);
+            this.emit({ type: known ? 'changed' : 'acquired', backend: this.id, key, lock, at });
+          } else if (this.foreignKnown.delete(key) || ['del', 'expired', 'evicted'].includes(last)) {
+            this.emit({ type: last === 'expired' ? 'expired' : 'released', backend: this.id, key, lock: null, at });
+          }
+        });
+    }, 5);
   }
 
   private emit(change: LockChange): void {

@@ -36,6 +36,8 @@ export interface NodeOptions {
   redisOptions: RedisOptions;
   /** Called for every pub/sub message on the subscriber connection. */
   onMessage(channel: string, message: string): void;
+  /** Called for every pattern message (keyspace notifications). */
+  onPatternMessage?(pattern: string, channel: string, message: string): void;
 }
 
 export interface AcquireArgs {
@@ -240,16 +242,50 @@ export class RedisNode {
     return out;
   }
 
+  private subscriber(): Conn {
+    if (!this.sub) {
+      this.sub = this.connect();
+      this.sub.on('error', () => undefined);
+      this.sub.on('message', (ch: string, msg: string) => this.opts.onMessage(ch, msg));
+      this.sub.on('pmessage', (pattern: string, ch: string, msg: string) => this.opts.onPatternMessage?.(pattern, ch, msg));
+    }
+    return this.sub;
+  }
+
+  /**
+   * The database's keyspace-notification channel prefix, when the server publishes the events a
+   * lock watch needs (K = keyspace channel; $ string and h hash writes, g generic DEL/EXPIRE,
+   * x expired; A = all of them). Null when they are off, or CONFIG is forbidden (managed Redis):
+   * we never turn them on ourselves, since they cost the server CPU (anchors §2.2).
+   */
+  async keyspaceChannelPrefix(): Promise<string | null> {
+    if (this.isCluster) return null; // events are per node in a Cluster; the console reconciles instead
+    try {
+      const [, flags] = (await this.cmd.config('GET', 'notify-keyspace-events')) as [string, string];
+      const has = (c: string) => flags.includes(c) || (flags.includes('A') && 'g$lshzxetm'.includes(c));
+      if (!flags.includes('K') || !has('g') || !has('$') || !has('h') || !has('x')) return null;
+      const db = (this.cmd as Redis).options?.db ?? 0;
+      return `__keyspace@${db}__:`;
+    } catch {
+      return null;
+    }
+  }
+
+  psubscribe(pattern: string): Promise<void> {
+    return this.subscriber()
+      .psubscribe(pattern)
+      .then(() => undefined);
+  }
+
+  async punsubscribe(pattern: string): Promise<void> {
+    await this.sub?.punsubscribe(pattern).catch(() => undefined);
+  }
+
   /** Subscribes the (lazily made) subscriber connection to `channel`; once per channel. */
   subscribe(channel: string): Promise<void> {
     let p = this.subscribed.get(channel);
     if (!p) {
-      if (!this.sub) {
-        this.sub = this.connect();
-        this.sub.on('error', () => undefined);
-        this.sub.on('message', (ch: string, msg: string) => this.opts.onMessage(ch, msg));
-      }
-      p = this.sub.subscribe(channel).catch((err: unknown) => {
+      p = this.subscriber().subscribe(channel).catch((err: unknown) => {
         this.subscribed.delete(channel);
         throw new BackendUnavailableError(`redis ${this.label}: cannot subscribe: ${String(err)}`, { cause: err });
       });
