@@ -10,5 +10,12 @@ export default defineConfig({
     // Two cores: more parallel files than that only adds timing noise to lock tests.
     maxWorkers: 2,
   },
-  resolve: { alias: { '@': new URL('.', import.meta.url).pathname } },
+  resolve: {
+    alias: {
+      '@': new URL('.', import.meta.url).pathname,
+      // lib/console modules start with `import 'server-only'`, which throws outside a React
+      // server bundle; under vitest they are plain server code.
+      'server-only': new URL('./node_modules/server-only/empty.js', import.meta.url).pathname,
+    },
+  },
 });

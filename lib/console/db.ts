@@ -1,0 +1,85 @@
+import 'server-only';
+
+/**
+ * The console's own database, `<LOCKDECK_DATA_DIR>/console.db`: lock history and the audit log.
+ * It is separate from any lock store (the embedded one included): the console must be able to
+ * record and audit while a store is down, and its bookkeeping must not contend with lock traffic.
+ *
+ * Tables
+ *  - `history`: one row per lock change seen (watch or reconcile), bounded per key and in total.
+ *  - `audit`: one row per force-release attempt. Append-only, enforced by the schema itself:
+ *    triggers abort any UPDATE or DELETE, so no code path (nor a mistaken one) can rewrite it.
+ */
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { getConfig } from './config';
+import { singleton } from './singleton';
+
+const SCHEMA_VERSION = 1;
+
+const DDL = `
+CREATE TABLE IF NOT EXISTS history (
+  id       INTEGER PRIMARY KEY AUTOINCREMENT,
+  at       INTEGER NOT NULL,
+  backend  TEXT NOT NULL,
+  key      TEXT NOT NULL,
+  type     TEXT NOT NULL,
+  owner    TEXT,
+  fence    TEXT,
+  source   TEXT NOT NULL,
+  lock     TEXT
+);
+CREATE INDEX IF NOT EXISTS history_key ON history (backend, key, id);
+
+CREATE TABLE IF NOT EXISTS audit (
+  id            INTEGER PRIMARY KEY AUTOINCREMENT,
+  at            INTEGER NOT NULL,
+  actor         TEXT NOT NULL,
+  via           TEXT,
+  backend       TEXT,
+  key           TEXT,
+  owner         TEXT,
+  fence         TEXT,
+  expect_owner  TEXT,
+  expect_fence  TEXT,
+  reason        TEXT,
+  result        TEXT NOT NULL,
+  status        INTEGER NOT NULL,
+  code          TEXT,
+  message       TEXT
+);
+CREATE INDEX IF NOT EXISTS audit_backend_key ON audit (backend, key, id);
+CREATE INDEX IF NOT EXISTS audit_actor ON audit (actor, id);
+
+CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+`;
+
+/** Opens (creating when needed) console.db in `dataDir`. */
+export function openConsoleDb(dataDir: string): Database.Database {
+  mkdirSync(dataDir, { recursive: true });
+  const db = new Database(join(dataDir, 'console.db'), { timeout: 5000 });
+  try {
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    const version = db.pragma('user_version', { simple: true }) as number;
+    if (version > SCHEMA_VERSION) {
+      throw new Error(`console.db was written by a newer lockdeck (layout ${version}, this one knows ${SCHEMA_VERSION})`);
+    }
+    db.exec(DDL);
+    if (version < SCHEMA_VERSION) db.pragma(`user_version = ${SCHEMA_VERSION}`);
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+  return db;
+}
+
+/** console.db of this server process, in the configured data directory. */
+export function getConsoleDb(): Database.Database {
+  return singleton('console-db', () => openConsoleDb(getConfig().dataDir));
+}

@@ -1,0 +1,366 @@
+import 'server-only';
+
+/**
+ * The event hub: one watch per backend for the whole process, fanned out to every event-stream
+ * client and recorded in the history.
+ *
+ * - Watches start lazily, at the first stream subscription or detail/history read, and then stay
+ *   open (one subscription per backend, cheap), so history keeps being recorded.
+ * - `known` is the last state seen per backend and key. It fills in released/expired/forced
+ *   events, which some backends send without the lock (Redis sends only the key), so history and
+ *   the stream can say whose lock ended and with which fence.
+ * - Reconcile: while at least one client is subscribed, every `reconcileIntervalMs` each backend
+ *   that is up is listed again and diffed against `known`; whatever the watch missed (foreign
+ *   locks have no change feed; a renewal the store does not report; a gap while the store was
+ *   down) becomes acquired/released/expired/changed events marked `source: "reconcile"`. Keys a
+ *   watch reported while the listing ran are left alone, so a stale listing cannot undo a fresh
+ *   push.
+ * - A backend that comes back up gets its watch re-opened (a Redis subscriber that failed while
+ *   the server was away is not retried by the backend) and is re-listed at once.
+ */
+import type { LockChange, LockEventType, LockInfo, Unsubscribe } from '../locks/types';
+import { getTuning } from './config';
+import { getHistory, type ChangeSource, type HistoryEvent } from './history';
+import { listLocks, publicLock, type LockList } from './inventory';
+import { getMetrics } from './metrics';
+import { getRegistry, type BackendStatus } from './registry';
+import { singleton } from './singleton';
+
+/** What an event-stream client receives after the snapshot. */
+export type StreamEvent = { kind: 'lock'; event: HistoryEvent } | { kind: 'backend'; status: BackendStatus };
+
+/** Locks listed per backend for a reconcile; beyond it, disappearances are not inferred. */
+const RECONCILE_LIMIT = 10_000;
+/** An expiry moved by less than this is read jitter (PTTL vs clock reads), not a renewal. */
+const EXPIRY_JITTER_MS = 1000;
+
+function holderIdentity(l: LockInfo): string {
+  return JSON.stringify([
+    l.fence,
+    l.owner,
+    l.meta?.tokenHash ?? null,
+    l.meta?.valueHash ?? null,
+    l.holders.map((h) => [h.owner, h.fence]),
+  ]);
+}
+
+function shapeChanged(a: LockInfo, b: LockInfo): boolean {
+  if (a.kind !== b.kind || a.format !== b.format) return true;
+  if (JSON.stringify(a.waiters.map((w) => w.owner)) !== JSON.stringify(b.waiters.map((w) => w.owner))) return true;
+  if ((a.expiresAt === null) !== (b.expiresAt === null)) return true;
+  return a.expiresAt !== null && b.expiresAt !== null && Math.abs(a.expiresAt - b.expiresAt) > EXPIRY_JITTER_MS;
+}
+
+export class EventHub {
+  private readonly subscribers = new Set<(e: StreamEvent) => void>();
+  /** Ends each open stream; called on shutdown, so Next's server.close() is not held open. */
+  private readonly streamClosers = new Set<() => void>();
+  private readonly watches = new Map<string, Unsubscribe>();
+  private readonly known = new Map<string, Map<string, LockInfo>>();
+  /** performance.now() of the last pushed change per `backend\nkey`. */
+  private readonly touched = new Map<string, number>();
+  /** Last status seen per backend (absent: none yet). */
+  private readonly lastUp = new Map<string, boolean>();
+  private started = false;
+  private reconcileTimer: NodeJS.Timeout | undefined;
+  private reconciling = false;
+
+  /** Opens the watches (idempotent). */
+  ensureStarted(): void {
+    if (this.started) return;
+    this.started = true;
+    const registry = getRegistry();
+    registry.onStatus((s) => this.onBackendStatus(s));
+    for (const id of registry.ids()) {
+      if (registry.status(id).checkedAt !== null) this.lastUp.set(id, registry.isUp(id));
+      this.startWatch(id);
+    }
+  }
+
+  /**
+   * Adds a stream client. The first one starts the reconcile loop, the last one to leave stops it.
+   */
+  subscribe(fn: (e: StreamEvent) => void): Unsubscribe {
+    this.ensureStarted();
+    this.subscribers.add(fn);
+    getMetrics().sseClients.set(this.subscribers.size);
+    if (!this.reconcileTimer) {
+      // What happened while nobody watched is not replayed as events: re-learn it quietly.
+      void this.reconcile({ quiet: true });
+      this.reconcileTimer = setInterval(() => void this.reconcile({ quiet: false }), getTuning().reconcileIntervalMs);
+      this.reconcileTimer.unref();
+    }
+    return () => {
+      this.subscribers.delete(fn);
+      getMetrics().sseClients.set(this.subscribers.size);
+      if (this.subscribers.size === 0) {
+        clearInterval(this.reconcileTimer);
+        this.reconcileTimer = undefined;
+      }
+    };
+  }
+
+  /** Registers a stream's closer for shutdown. */
+  trackStream(close: () => void): Unsubscribe {
+    this.streamClosers.add(close);
+    return () => this.streamClosers.delete(close);
+  }
+
+  private startWatch(id: string): void {
+    const registry = getRegistry();
+    this.watches.get(id)?.();
+    this.watches.delete(id);
+    const backend = registry.backendOf(id);
+    if (!backend) return;
+    try {
+      this.watches.set(
+        id,
+        backend.watch((c) => this.onChange(id, c, 'watch')),
+      );
+    } catch (err) {
+      // Retried when the backend is next seen up.
+      console.error(`[lockdeck] cannot watch backend "${id}":`, err instanceof Error ? err.message : err);
+    }
+    if (!this.known.has(id)) void this.seed(id);
+  }
+
+  /** Learns the current locks of one backend without emitting anything. */
+  private async seed(id: string): Promise<void> {
+    try {
+      const started = performance.now();
+      const locks = await getRegistry().call(id, 'list', (b) => b.list({ limit: RECONCILE_LIMIT }));
+      const map = this.known.get(id) ?? new Map<string, LockInfo>();
+      for (const l of locks) if (!this.touchedSince(id, l.key, started)) map.set(l.key, publicLock(l, id));
+      this.known.set(id, map);
+    } catch {
+      // The next reconcile or status change tries again.
+    }
+  }
+
+  private onBackendStatus(s: BackendStatus): void {
+    this.publish({ kind: 'backend', status: s });
+    const wasDown = this.lastUp.get(s.id) === false;
+    this.lastUp.set(s.id, s.status === 'up');
+    // Only after an outage (or a watch that could not be opened): re-opening a healthy watch
+    // would leave a gap of its own.
+    if (s.status === 'up' && (wasDown || !this.watches.has(s.id))) {
+      this.startWatch(s.id);
+      if (this.subscribers.size > 0) void this.reconcileOne(s.id, false);
+    }
+  }
+
+  private touchedSince(id: string, key: string, since: number): boolean {
+    return (this.touched.get(`${id}\n${key}`) ?? -Infinity) >= since;
+  }
+
+  private knownOf(id: string): Map<string, LockInfo> {
+    let m = this.known.get(id);
+    if (!m) this.known.set(id, (m = new Map()));
+    return m;
+  }
+
+  /** Records one change and sends it to every client. */
+  private onChange(id: string, change: LockChange, source: ChangeSource): void {
+    const known = this.knownOf(id);
+    const prev = known.get(change.key) ?? null;
+    let lock = change.lock ? publicLock(change.lock, id) : null;
+    if (change.type === 'acquired' || change.type === 'changed') {
+      if (lock) known.set(change.key, lock);
+    } else {
+      known.delete(change.key);
+      lock ??= prev;
+    }
+    if (source === 'watch') {
+      const k = `${id}\n${change.key}`;
+      this.touched.delete(k); // keep insertion order = recency, for the trim below
+      this.touched.set(k, performance.now());
+      if (this.touched.size > 100_000) {
+        for (const key of this.touched.keys()) {
+          this.touched.delete(key);
+          if (this.touched.size <= 50_000) break;
+        }
+      }
+    }
+    let event: HistoryEvent;
+    const rec = { at: change.at, type: change.type, backend: id, key: change.key, owner: lock?.owner ?? null, fence: lock?.fence ?? null, source, lock };
+    try {
+      event = getHistory().record(rec);
+    } catch (err) {
+      // History is a convenience; a full disk must not stop the live stream.
+      console.error('[lockdeck] cannot record history:', err instanceof Error ? err.message : err);
+      event = { id: 0, ...rec };
+    }
+    getMetrics().lockEvents.inc({ backend: id, event: change.type, source });
+    this.publish({ kind: 'lock', event });
+  }
+
+  private publish(e: StreamEvent): void {
+    for (const s of [...this.subscribers]) {
+      try {
+        s(e);
+      } catch (err) {
+        console.error('[lockdeck] event subscriber failed:', err);
+      }
+    }
+  }
+
+  /** One reconcile round over every backend that is up (rounds never overlap). */
+  async reconcile({ quiet }: { quiet: boolean }): Promise<void> {
+    if (this.reconciling) return;
+    this.reconciling = true;
+    try {
+      const registry = getRegistry();
+      await Promise.all(registry.ids().filter((id) => registry.isUp(id) || registry.status(id).checkedAt === null).map((id) => this.reconcileOne(id, quiet)));
+    } finally {
+      this.reconciling = false;
+    }
+  }
+
+  private async reconcileOne(id: string, quiet: boolean): Promise<void> {
+    const started = performance.now();
+    let locks: LockInfo[];
+    try {
+      locks = (await getRegistry().call(id, 'list', (b) => b.list({ limit: RECONCILE_LIMIT }))).map((l) => publicLock(l, id));
+    } catch {
+      return; // The registry marked it down; its status event tells the clients.
+    }
+    const known = this.knownOf(id);
+    const now = Date.now();
+    const seen = new Set<string>();
+    const emit = (type: LockEventType, key: string, lock: LockInfo | null) => {
+      if (quiet) {
+        if (lock && (type === 'acquired' || type === 'changed')) known.set(key, lock);
+        else known.delete(key);
+      } else {
+        this.onChange(id, { type, backend: id, key, lock, at: now }, 'reconcile');
+      }
+    };
+    for (const l of locks) {
+      seen.add(l.key);
+      if (this.touchedSince(id, l.key, started)) continue;
+      const prev = known.get(l.key);
+      if (!prev) {
+        emit('acquired', l.key, l);
+      } else if (holderIdentity(prev) !== holderIdentity(l)) {
+        // A holder came and went between two looks: say both, so history has the old one's end.
+        emit('released', l.key, prev);
+        emit('acquired', l.key, l);
+      } else if (shapeChanged(prev, l)) {
+        emit('changed', l.key, l);
+      } else {
+        known.set(l.key, l);
+      }
+    }
+    if (locks.length >= RECONCILE_LIMIT) return; // a cut listing says nothing about what is gone
+    for (const [key, prev] of [...known]) {
+      if (seen.has(key) || this.touchedSince(id, key, started)) continue;
+      emit(prev.expiresAt !== null && prev.expiresAt <= now ? 'expired' : 'released', key, prev);
+    }
+  }
+
+  /** Ends every stream and stops every watch (shutdown). */
+  close(): void {
+    for (const c of [...this.streamClosers]) c();
+    clearInterval(this.reconcileTimer);
+    for (const u of this.watches.values()) u();
+    this.watches.clear();
+    this.subscribers.clear();
+  }
+}
+
+export function getEventHub(): EventHub {
+  return singleton('event-hub', () => new EventHub());
+}
+
+// ---- text/event-stream ---------------------------------------------------------------------
+
+/** Chunks a slow client may have queued before it is dropped (it reconnects to a snapshot). */
+const MAX_QUEUED_CHUNKS = 2000;
+
+export interface SnapshotEvent extends LockList {
+  backends: BackendStatus[];
+}
+
+function frame(event: string, data: unknown): string {
+  // JSON never contains a raw newline, so one `data:` line per event is enough.
+  return `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
+}
+
+/**
+ * The body of `GET /api/events`: `snapshot` first (every lock and backend), then one event per
+ * change (`acquired`, `released`, `expired`, `forced`, `changed` with the history event, whose
+ * `lock` is the LockInfo; `backend` with the backend's status), and a comment every
+ * `heartbeatMs`. Changes that happen while the snapshot is being read are queued and sent right
+ * after it, so none is lost (some may repeat what the snapshot shows; applying them is
+ * idempotent). Ends when `signal` aborts (the client went away).
+ */
+export function eventStream(signal: AbortSignal): ReadableStream<Uint8Array> {
+  const hub = getEventHub();
+  const encoder = new TextEncoder();
+  let cleanup = () => {};
+  return new ReadableStream<Uint8Array>(
+    {
+      start(controller) {
+        let open = true;
+        const send = (text: string) => {
+          if (!open) return;
+          try {
+            controller.enqueue(encoder.encode(text));
+          } catch {
+            return cleanup();
+          }
+          if ((controller.desiredSize ?? 0) < -MAX_QUEUED_CHUNKS) {
+            cleanup();
+            try {
+              controller.close();
+            } catch {
+              // already closed
+            }
+          }
+        };
+        const sendEvent = (e: StreamEvent) => {
+          if (e.kind === 'backend') send(frame('backend', e.status));
+          else send(frame(e.event.type, e.event));
+        };
+        let pending: StreamEvent[] | null = [];
+        const unsubscribe = hub.subscribe((e) => (pending ? pending.push(e) : sendEvent(e)));
+        const heartbeat = setInterval(() => send(`: heartbeat ${Date.now()}\n\n`), getTuning().heartbeatMs);
+        const untrack = hub.trackStream(() => onAbort());
+        cleanup = () => {
+          if (!open) return;
+          open = false;
+          clearInterval(heartbeat);
+          unsubscribe();
+          untrack();
+          signal.removeEventListener('abort', onAbort);
+        };
+        const onAbort = () => {
+          cleanup();
+          try {
+            controller.close();
+          } catch {
+            // already closed or errored
+          }
+        };
+        signal.addEventListener('abort', onAbort, { once: true });
+        if (signal.aborted) return onAbort();
+
+        send('retry: 3000\n\n');
+        void (async () => {
+          const [list, backends] = await Promise.all([listLocks({ limit: RECONCILE_LIMIT }), Promise.resolve(getRegistry().statuses())]);
+          send(frame('snapshot', { ...list, backends } satisfies SnapshotEvent));
+          const queued = pending ?? [];
+          pending = null;
+          for (const e of queued) sendEvent(e);
+        })().catch((err: unknown) => {
+          send(frame('snapshot-error', { error: { code: 'snapshot_failed', message: err instanceof Error ? err.message : String(err) } }));
+          onAbort();
+        });
+      },
+      cancel() {
+        cleanup();
+      },
+    },
+    { highWaterMark: 1 },
+  );
+}
