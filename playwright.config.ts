@@ -36,7 +36,7 @@ export default defineConfig({
   webServer: {
     command: useDevServer
       ? `npm run dev -- -H 127.0.0.1 -p ${port}`
-      : `npm run build && npm run start -- -H 127.0.0.1 -p ${port}`,
+      : `npx tsx test/console/ensure-build.ts && npm run start -- -H 127.0.0.1 -p ${port}`,
     // The health route is the one anonymous route, so it works before anyone logs in.
     url: `${baseURL}/api/health`,
     reuseExistingServer: !isCI,
