@@ -279,7 +279,7 @@ export abstract class RedisBackendBase implements LockBackend {
   watch(onChange: (change: LockChange) => void): Unsubscribe {
     this.watchers.add(onChange);
     if (this.watchers.size === 1) {
-      for (const n of this.nodes) void n.subscribe(n.eventsChannel).catch(() => undefined);
+      for (const n of this.nodes) this.keepTrying(() => n.subscribe(n.eventsChannel));
       void this.watchForeign(true);
       this.scheduleSweep(0);
     }
@@ -293,6 +293,18 @@ export abstract class RedisBackendBase implements LockBackend {
         void this.watchForeign(false);
       }
     };
+  }
+
+  /**
+   * Retries a watch subscription until it succeeds or nobody watches any more: a watch opened
+   * while Redis is down must start working when Redis comes back. (Once subscribed, ioredis
+   * re-subscribes by itself after a reconnect.)
+   */
+  private keepTrying(subscribe: () => Promise<void>, delayMs = 250): void {
+    subscribe().catch(() => {
+      if (this.watchers.size === 0 || this.closed) return;
+      setTimeout(() => this.keepTrying(subscribe, Math.min(delayMs * 2, 5000)), delayMs).unref?.();
+    });
   }
 
   /** Keyspace patterns we listen on for foreign locks, per node (empty when events are off). */
