@@ -154,8 +154,10 @@ export class ManagedHandle implements LockHandle {
     this.expiryTimer = setTimeout(() => this.markLost('expired'), Math.max(0, this.deadline - now));
     this.expiryTimer.unref?.();
     if (!this.autoRenew) return;
-    // A short initial lease (a handed-off lock) is topped up to the full TTL at once.
-    const renewAt = leaseMs < this.ttlMs ? now : leaseStart + Math.min(leaseMs, this.ttlMs) / 3;
+    // Renew at a third of the lease. A short first lease (a lock handed to a waiter) is thus
+    // topped up to the full TTL a third of the way in, not at once: the handoff itself stays at
+    // one request and a dead waiter still cannot wedge the lock for longer than that lease.
+    const renewAt = leaseStart + Math.min(leaseMs, this.ttlMs) / 3;
     this.renewTimer = setTimeout(() => void this.renew(), Math.max(0, renewAt - now));
     this.renewTimer.unref?.();
   }

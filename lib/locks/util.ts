@@ -72,8 +72,8 @@ export function resolveAcquireOptions(opts: Partial<AcquireOptions> | undefined)
   if (!(o.waitMs === Infinity || (Number.isInteger(o.waitMs) && o.waitMs >= 0))) {
     throw new InvalidArgumentError(`waitMs must be a non-negative integer or Infinity, got ${String(o.waitMs)}`);
   }
-  if (o.owner !== undefined && (typeof o.owner !== 'string' || o.owner.length === 0 || o.owner.length > 200)) {
-    throw new InvalidArgumentError('owner must be a string of 1 to 200 characters');
+  if (o.owner !== undefined && (typeof o.owner !== 'string' || o.owner.length === 0 || o.owner.length > 200 || CONTROL_CHARS.test(o.owner))) {
+    throw new InvalidArgumentError('owner must be a string of 1 to 200 characters without control characters');
   }
   if (o.labels !== undefined) {
     const entries = Object.entries(o.labels);

@@ -2,6 +2,8 @@
  * What the single-server and Redlock backends share: options, the waiting loop, handles, the
  * process channel and the watch.
  */
+import { randomUUID } from 'node:crypto';
+
 import type { RedisOptions } from 'ioredis';
 
 import { abortError, AcquireTimeoutError } from '../../locks/errors';
@@ -124,11 +126,11 @@ export abstract class RedisBackendBase implements LockBackend {
     validateName(name);
     const o = resolveAcquireOptions(partial);
     o.signal?.throwIfAborted();
-    const token = randomId();
+    const token = randomUUID();
     const owner = o.owner ? makeOwner(this.instance, o.owner) : this.owner;
     const labels = JSON.stringify(o.labels ?? {});
     const waiting = o.waitMs > 0;
-    const waiterId = waiting ? randomId(9) : '';
+    const waiterId = waiting ? randomUUID() : '';
     const startedAt = performance.now();
     const deadline = startedAt + o.waitMs; // Infinity stays Infinity
 
@@ -137,7 +139,7 @@ export abstract class RedisBackendBase implements LockBackend {
     if (!waiting) {
       // Holders listen on our channel too, so a forced release reaches them at once. Not awaited:
       // until it is up, a failed renewal is the (slower) way they learn.
-      void this.subscribeProcessChannel().catch(() => undefined);
+      if (!this.processChannelReady) void this.subscribeProcessChannel().catch(() => undefined);
     } else {
       // Subscribe before queueing, so a grant published right after we join cannot be missed.
       await this.waiterSubscriptions();
@@ -207,8 +209,12 @@ export abstract class RedisBackendBase implements LockBackend {
     return handle;
   }
 
+  private processChannelReady = false;
+
   protected subscribeProcessChannel(): Promise<void> {
-    return Promise.all(this.nodes.map((n) => n.subscribe(this.channel))).then(() => undefined);
+    return Promise.all(this.nodes.map((n) => n.subscribe(this.channel))).then(() => {
+      this.processChannelReady = true;
+    });
   }
 
   private onMessage(channel: string, message: string): void {
@@ -371,12 +377,10 @@ export abstract class RedisBackendBase implements LockBackend {
   }
 
   private onEvent(message: string): void {
-    let ev: { type: string; key: string; at: number; fence?: string };
-    try {
-      ev = JSON.parse(message) as typeof ev;
-    } catch {
-      return;
-    }
+    // 'type\nat\nfence\nowner\nname' (scripts.ts publishEvent); the name is last as it is the longest.
+    const parts = message.split('\n');
+    if (parts.length < 5) return;
+    const ev = { type: parts[0]!, at: Number(parts[1]), fence: parts[2] || undefined, owner: parts[3] || undefined, key: parts.slice(4).join('\n') };
     if (ev.type === 'released' || ev.type === 'forced') {
       for (const p of this.pending.values()) if (p.name === ev.key) p.onWake();
     }
@@ -395,7 +399,14 @@ export abstract class RedisBackendBase implements LockBackend {
           if (lock?.expiresAt) this.scheduleSweep(Math.max(0, lock.expiresAt - ev.at));
         });
     } else if (ev.type === 'released' || ev.type === 'forced') {
-      this.emit({ type: ev.type, backend: this.id, key: ev.key, lock: null, at: ev.at });
+      // The lock as it was, as far as the event tells: who held it and with which fence.
+      const owner = ev.owner ?? null;
+      const fence = ev.fence ?? null;
+      const lock: LockInfo = {
+        backend: this.id, key: ev.key, format: 'lockdeck', kind: 'mutex', owner, fence,
+        holders: [{ owner, fence, acquiredAt: null }], acquiredAt: null, expiresAt: null, ttlMs: null, waiters: [], health: 'unknown',
+      };
+      this.emit({ type: ev.type, backend: this.id, key: ev.key, lock, at: ev.at });
     }
   }
 

@@ -27,12 +27,11 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local nowUs = tonumber(t[1]) * 1000000 + tonumber(t[2])
 
-local function publishEvent(chan, typ, name, fields)
+-- Events for watchers: type, at, fence, owner and name, one per line. Plain concatenation, not cjson: this runs
+-- on every acquire and release. Names and owners cannot contain control characters (validated).
+local function publishEvent(chan, typ, name, fence, owner)
   if chan ~= '' then
-    fields.type = typ
-    fields.key = name
-    fields.at = now
-    redis.call('PUBLISH', chan, cjson.encode(fields))
+    redis.call('PUBLISH', chan, typ .. '\\n' .. now .. '\\n' .. (fence or '') .. '\\n' .. (owner or '') .. '\\n' .. name)
   end
 end
 
@@ -64,7 +63,7 @@ local function handoff(useIndex, name, handoffTtl, events)
         local lease = math.min(tonumber(e.ttl), tonumber(handoffTtl))
         local fence, exp = grant(e, lease, useIndex, name)
         redis.call('PUBLISH', e.ch, 'g|' .. head .. '|' .. fence .. '|' .. exp .. '|' .. lease)
-        publishEvent(events, 'acquired', name, {fence = tostring(fence), owner = e.o})
+        publishEvent(events, 'acquired', name, fence, e.o)
         return head
       end
     end
@@ -110,7 +109,7 @@ if not cur then
       redis.call('HDEL', KEYS[4], waiter)
     end
     local fence, exp = grant(me, ttl, useIndex, name)
-    publishEvent(events, 'acquired', name, {fence = tostring(fence), owner = me.o})
+    publishEvent(events, 'acquired', name, fence, me.o)
     return {1, tostring(fence), tostring(exp), now, ttl}
   end
   handoff(useIndex, name, handoffTtl, events)
@@ -129,10 +128,12 @@ export const RELEASE = `${PRELUDE}
 local name, token, useIndex, events, handoffTtl = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local h = redis.call('HMGET', KEYS[1], 'token', 'fence', 'owner')
 if h[1] ~= token then return 0 end
-redis.call('DEL', KEYS[1])
-if useIndex == '1' then redis.call('ZREM', KEYS[5], name) end
-publishEvent(events, 'released', name, {fence = h[2], owner = h[3]})
-handoff(useIndex, name, handoffTtl, events)
+publishEvent(events, 'released', name, h[2], h[3])
+-- Handing over rewrites every field of the hash, so it needs no DEL first.
+if not handoff(useIndex, name, handoffTtl, events) then
+  redis.call('DEL', KEYS[1])
+  if useIndex == '1' then redis.call('ZREM', KEYS[5], name) end
+end
 return 1
 `;
 
@@ -148,7 +149,7 @@ local exp = now + ttl
 redis.call('PEXPIRE', KEYS[1], ttl)
 redis.call('HSET', KEYS[1], 'exp', exp, 'ttl', ttl)
 if useIndex == '1' then redis.call('ZADD', KEYS[5], exp, name) end
-publishEvent(events, 'renewed', name, {fence = h[2], exp = exp})
+publishEvent(events, 'renewed', name, h[2], nil)
 return {exp, now}
 `;
 
@@ -160,11 +161,13 @@ export const CANCEL = `${PRELUDE}
 local name, waiter, token, useIndex, events, handoffTtl = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 redis.call('ZREM', KEYS[3], waiter)
 redis.call('HDEL', KEYS[4], waiter)
-if redis.call('HGET', KEYS[1], 'token') ~= token then return 0 end
-redis.call('DEL', KEYS[1])
-if useIndex == '1' then redis.call('ZREM', KEYS[5], name) end
-publishEvent(events, 'released', name, {})
-handoff(useIndex, name, handoffTtl, events)
+local h = redis.call('HMGET', KEYS[1], 'token', 'fence', 'owner')
+if h[1] ~= token then return 0 end
+publishEvent(events, 'released', name, h[2], h[3])
+if not handoff(useIndex, name, handoffTtl, events) then
+  redis.call('DEL', KEYS[1])
+  if useIndex == '1' then redis.call('ZREM', KEYS[5], name) end
+end
 return 1
 `;
 
@@ -194,11 +197,12 @@ if (expectFence ~= '' and f.fence ~= expectFence) or (expectOwner ~= '' and f.ow
   return result('changed')
 end
 local out = result('released')
-redis.call('DEL', KEYS[1])
-if useIndex == '1' then redis.call('ZREM', KEYS[5], name) end
 if f.ch then redis.call('PUBLISH', f.ch, 'l|' .. f.fence .. '|' .. name) end
-publishEvent(events, 'forced', name, {fence = f.fence, owner = f.owner})
-handoff(useIndex, name, handoffTtl, events)
+publishEvent(events, 'forced', name, f.fence, f.owner)
+if not handoff(useIndex, name, handoffTtl, events) then
+  redis.call('DEL', KEYS[1])
+  if useIndex == '1' then redis.call('ZREM', KEYS[5], name) end
+end
 return out
 `;
 

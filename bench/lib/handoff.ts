@@ -1,0 +1,113 @@
+/**
+ * Cross-process handoff harness, store-agnostic: two workers play ping-pong on one lock name.
+ * The holder holds; the other worker calls acquire() and blocks; once `confirmBlocked` says the
+ * waiter really waits, the holder sleeps a random pause and releases. One sample is
+ * t1 (waiter's acquire resolved) − t0 (holder about to call release()), both CLOCK_MONOTONIC.
+ * Then the roles swap, so both processes are measured as waiter equally often.
+ */
+import type { BenchWorker } from './workers';
+import { median, uniform } from './stats';
+
+export interface HandoffSample {
+  ms: number;
+  pauseMs: number;
+  /** The waiter's fence (lockdeck only): must increase strictly. */
+  fence: string | null;
+  /** Holder: t0 → its release command handed to the socket (library + client JS). */
+  holderMs: number | null;
+  /** Release command sent → grant message parsed in the waiter (wire, server, wake-ups). */
+  transitMs: number | null;
+  /** Waiter: grant message → acquire() resolved (library JS). */
+  waiterMs: number | null;
+}
+
+export interface HandoffOptions {
+  name: string;
+  ttlMs: number;
+  autoRenew?: boolean;
+  /** Waiter's waitMs: long enough never to time out in a healthy run. */
+  waitMs: number;
+  warmup: number;
+  samples: number;
+  /** Holder's pause after the waiter is confirmed blocked, uniform in [lo, hi) ms. */
+  pauseMs: [number, number] | ((i: number) => number);
+  /** Resolves once `waiter` is known to be blocked in acquire request `id`. */
+  confirmBlocked: (waiter: BenchWorker, id: number) => Promise<void>;
+  /** Redlock needs the event from the worker; lockdeck uses the inspector. */
+  notifyBlocked?: boolean;
+  /** Stops early (fewer samples) past this. */
+  budgetMs: number;
+  /** Per-request timeout. */
+  timeoutMs?: number;
+}
+
+/**
+ * Plays `warmup + samples` handoffs starting with `pair[0]` holding the lock (the caller makes it
+ * hold first). Returns the timed samples and which worker holds at the end.
+ */
+export async function pingPong(
+  pair: [BenchWorker, BenchWorker],
+  o: HandoffOptions,
+): Promise<{ samples: HandoffSample[]; holder: BenchWorker; handoffs: number }> {
+  let [holder, waiter] = pair;
+  const out: HandoffSample[] = [];
+  const stopAt = performance.now() + o.budgetMs;
+  const timeout = o.timeoutMs ?? 10_000;
+  const total = o.warmup + o.samples;
+  let done = 0;
+  for (let i = 0; i < total; i++) {
+    if (i >= o.warmup && performance.now() > stopAt) break;
+    const acq = waiter.request(
+      { op: 'acquire', name: o.name, ttlMs: o.ttlMs, waitMs: o.waitMs, autoRenew: o.autoRenew, notifyBlocked: o.notifyBlocked },
+      timeout,
+    );
+    // Surface an acquire that fails while we are still confirming (instead of an unhandled rejection).
+    let failed: unknown;
+    acq.reply.catch((err: unknown) => (failed = err));
+    await o.confirmBlocked(waiter, acq.id);
+    if (failed) throw failed;
+    const pauseMs = typeof o.pauseMs === 'function' ? o.pauseMs(i) : uniform(o.pauseMs[0], o.pauseMs[1]);
+    const rel = holder.call({ op: 'release', pauseMs }, timeout + pauseMs);
+    const [r, a] = await Promise.all([rel, acq.reply]);
+    done++;
+    if (i >= o.warmup) {
+      if (r.t0 === undefined || a.t1 === undefined) throw new Error('worker reply without timestamps');
+      const sent = r.sentAt;
+      const msg = a.msgAt;
+      out.push({
+        ms: a.t1 - r.t0,
+        pauseMs,
+        fence: a.fence ?? null,
+        holderMs: sent === undefined ? null : sent - r.t0,
+        transitMs: sent === undefined || msg === undefined ? null : msg - sent,
+        waiterMs: msg === undefined ? null : a.t1 - msg,
+      });
+    }
+    [holder, waiter] = [waiter, holder];
+  }
+  return { samples: out, holder, handoffs: done };
+}
+
+/** Checks that fences increase strictly along the samples (lockdeck's handoff grants new ones). */
+export function fencesIncrease(samples: readonly HandoffSample[]): boolean {
+  let prev: bigint | undefined;
+  for (const s of samples) {
+    if (s.fence === null) continue;
+    const f = BigInt(s.fence);
+    if (prev !== undefined && f <= prev) return false;
+    prev = f;
+  }
+  return true;
+}
+
+/** p50 of each part of the handoff's critical path (null parts skipped). */
+export function breakdown(samples: readonly HandoffSample[]): { holderMs: number; transitMs: number; waiterMs: number; n: number } {
+  const pick = (f: (s: HandoffSample) => number | null) => samples.map(f).filter((x): x is number => x !== null);
+  const p50 = (xs: number[]) => (xs.length ? median(xs) : Number.NaN);
+  return {
+    holderMs: p50(pick((s) => s.holderMs)),
+    transitMs: p50(pick((s) => s.transitMs)),
+    waiterMs: p50(pick((s) => s.waiterMs)),
+    n: pick((s) => s.transitMs).length,
+  };
+}
