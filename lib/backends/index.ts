@@ -3,7 +3,7 @@
  * Later backends (ZooKeeper, etcd, DynamoDB) plug in here without changes elsewhere.
  */
 import { NotSupportedError } from '../locks/errors';
-import type { LockBackend } from '../locks/types';
+import type { LockBackend, RunStoreProvider } from '../locks/types';
 import type { BackendConfig } from './config';
 import { createRedisBackend } from './redis';
 import { createSqliteBackend } from './sqlite';
@@ -16,7 +16,7 @@ export const DEFAULT_BACKENDS: readonly BackendConfig[] = Object.freeze([
   { id: 'local', type: 'sqlite', path: '.lockdeck/locks.db' },
 ]);
 
-export function createBackend(config: BackendConfig): LockBackend {
+export function createBackend(config: BackendConfig): LockBackend & Partial<RunStoreProvider> {
   switch (config.type) {
     case 'redis':
       return createRedisBackend(config);

@@ -187,3 +187,40 @@ export interface LockBackend extends LockClient, LockInspector {
   /** Closes connections. Held handles are released first where possible. */
   close(): Promise<void>;
 }
+
+/** What happened to one scheduled occurrence on one instance (lib/scheduler). */
+export type RunOutcome = 'running' | 'ran' | 'failed' | 'lost' | 'skipped' | 'missed';
+
+export interface RunRecord {
+  job: string;
+  /** The occurrence's scheduled time, epoch ms: with `job`, the occurrence's identity. */
+  occurrence: number;
+  instance: string;
+  outcome: RunOutcome;
+  startedAt: number | null;
+  finishedAt: number | null;
+  fence: string | null;
+  /** Why it failed or was skipped, in a line. */
+  detail?: string;
+}
+
+/**
+ * Where the scheduler keeps its run records: in the same store as its locks, so that every
+ * instance (and the console) sees them. One record per (job, occurrence, instance); the newest
+ * `retain` occurrences per job are kept.
+ */
+export interface RunStore {
+  /** Writes or replaces the record of (job, occurrence, instance). */
+  put(run: RunRecord): Promise<void>;
+  /** Every instance's record of one occurrence. */
+  occurrence(job: string, occurrence: number): Promise<RunRecord[]>;
+  /** Records of the newest occurrences, newest first; all jobs unless `job` is given. */
+  recent(opts?: { job?: string; limit?: number }): Promise<RunRecord[]>;
+  /** The job names that have records. */
+  jobs(): Promise<string[]>;
+}
+
+/** A backend that can keep scheduler run records. */
+export interface RunStoreProvider {
+  runStore(opts?: { retain?: number }): RunStore;
+}

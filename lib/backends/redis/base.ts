@@ -19,12 +19,15 @@ import type {
   LockHandle,
   LockInfo,
   OwnerInfo,
+  RunStore,
+  RunStoreProvider,
   Unsubscribe,
 } from '../../locks/types';
 import { makeOwner, randomId, resolveAcquireOptions, validateName } from '../../locks/util';
 import type { RedisBackendConfig } from '../config';
 import { DEFAULT_MATCH, forceReleaseForeign, inspectForeignKey, scanForeign, validateMatchGlob } from './formats';
 import { RedisNode, type NodeTarget } from './node';
+import { RedisRunStore } from './runs';
 
 export interface RedisBackendOptions {
   /** Longest a waiter goes without re-checking the lock (covers lost pub/sub messages). */
@@ -61,7 +64,7 @@ interface PendingWait {
  * What the single-server and Redlock backends share: the waiting loop, handles, the process
  * channel, the watch. Subclasses say how to attempt, renew, release and inspect.
  */
-export abstract class RedisBackendBase implements LockBackend {
+export abstract class RedisBackendBase implements LockBackend, RunStoreProvider {
   readonly type = 'redis' as const;
   abstract readonly capabilities: Capabilities;
   readonly id: string;
@@ -234,6 +237,14 @@ export abstract class RedisBackendBase implements LockBackend {
   }
 
   // ---------------------------------------------------------------- inspector face
+
+  /**
+   * The scheduler's run records, on the (first) server. With Redlock they live on the first
+   * master only: they are a record of what ran, not part of the lock's safety.
+   */
+  runStore(opts: { retain?: number } = {}): RunStore {
+    return new RedisRunStore(this.nodes[0]!.cmd, this.prefix, opts.retain ?? 500);
+  }
 
   async ping(): Promise<number> {
     const times = await Promise.all(this.nodes.map((n) => n.ping()));

@@ -9,7 +9,7 @@
  * the holder's expiry, at most every `recheckMs`) covers a lost message or a holder that died.
  */
 import type { LeaseOps } from '../../locks/handle';
-import type { AcquireOptions, Capabilities, ForceReleaseExpectation, ForceReleaseResult, LockBackend, LockInfo, OwnerInfo } from '../../locks/types';
+import type { AcquireOptions, Capabilities, ForceReleaseExpectation, ForceReleaseResult, LockBackend, LockInfo, OwnerInfo, RunStoreProvider } from '../../locks/types';
 import type { RedisBackendConfig } from '../config';
 import { DEFAULTS, RedisBackendBase, type Attempt, type RedisBackendOptions } from './base';
 import { ownLockInfo, type RedisNode } from './node';
@@ -18,7 +18,7 @@ import { RedlockBackend } from './redlock';
 export type { RedisBackendOptions } from './base';
 
 /** Creates the backend. Connections open in the background; `ping()` tells whether Redis answers. */
-export function createRedisBackend(config: RedisBackendConfig, options: Partial<RedisBackendOptions> = {}): LockBackend {
+export function createRedisBackend(config: RedisBackendConfig, options: Partial<RedisBackendOptions> = {}): LockBackend & RunStoreProvider {
   const opts = { ...DEFAULTS, ...options };
   if (config.urls) {
     return new RedlockBackend(config, opts);

@@ -20,6 +20,8 @@ import { dirname, resolve } from 'node:path';
 import { AcquireTimeoutError, BackendUnavailableError, InvalidArgumentError, LockError, abortError } from '../../locks/errors';
 import { ManagedHandle } from '../../locks/handle';
 import type {
+  RunStore,
+  RunStoreProvider,
   AcquireOptions,
   Capabilities,
   ForceReleaseExpectation,
@@ -34,6 +36,7 @@ import type {
 } from '../../locks/types';
 import { makeOwner, randomId, resolveAcquireOptions, validateName } from '../../locks/util';
 import type { SqliteBackendConfig } from '../config';
+import { SqliteRunStore } from './runs';
 import { migrate } from './schema';
 import { LockStore, type AttemptResult, type BusyResult, type StoredInfo } from './store';
 import { touch, WakeListener } from './wake';
@@ -86,11 +89,11 @@ interface Held {
  * connection. Synchronous: better-sqlite3 opens the file in the calling thread, so a bad path
  * throws here, as a BackendUnavailableError. Call `close()` when done.
  */
-export function createSqliteBackend(config: SqliteBackendConfig, opts: SqliteBackendOptions = {}): LockBackend {
+export function createSqliteBackend(config: SqliteBackendConfig, opts: SqliteBackendOptions = {}): LockBackend & RunStoreProvider {
   return new SqliteLockBackend(config, opts);
 }
 
-class SqliteLockBackend implements LockBackend {
+class SqliteLockBackend implements LockBackend, RunStoreProvider {
   readonly type = 'sqlite' as const;
   readonly capabilities = CAPABILITIES;
   readonly id: string;
@@ -466,6 +469,11 @@ class SqliteLockBackend implements LockBackend {
     } catch {
       // Unread events stay after the cursor for the next pass.
     }
+  }
+
+  /** The scheduler's run records, kept in the same file as the locks. */
+  runStore(opts: { retain?: number } = {}): RunStore {
+    return new SqliteRunStore(this.db, positiveInt(opts.retain ?? 500, 'retain'));
   }
 
   async ping(): Promise<number> {

@@ -16,6 +16,8 @@
  *    lock goes to the oldest live waiter (FIFO by the AUTOINCREMENT id, never reused). A waiter
  *    holds a lease (`lease_until`) that it refreshes while it waits; a crashed waiter's row is
  *    pruned once its lease passes, so it cannot block the queue for longer than that.
+ *  - `job_runs`: the scheduler's run records (lib/scheduler), one per job, occurrence and
+ *    instance; the newest occurrences per job are kept.
  *  - `events`: acquired / released / expired / forced / changed, each with the LockInfo (without
  *    `backend`) as it was then. Instances in other processes read it when woken to push changes to
  *    `watch` subscribers and to learn why one of their handles disappeared. Bounded: only the
@@ -26,7 +28,8 @@
  */
 import type Database from 'better-sqlite3';
 
-export const SCHEMA_VERSION = 1;
+// 2 added `job_runs`; every statement in DDL is idempotent, so a layout-1 file just gains it.
+export const SCHEMA_VERSION = 2;
 
 const DDL = `
 CREATE TABLE IF NOT EXISTS locks (
@@ -68,6 +71,19 @@ CREATE TABLE IF NOT EXISTS events (
   lock  TEXT
 );
 CREATE INDEX IF NOT EXISTS events_name ON events (name, id);
+
+CREATE TABLE IF NOT EXISTS job_runs (
+  job         TEXT NOT NULL,
+  occurrence  INTEGER NOT NULL,
+  instance    TEXT NOT NULL,
+  outcome     TEXT NOT NULL,
+  started_at  INTEGER,
+  finished_at INTEGER,
+  fence       TEXT,
+  detail      TEXT,
+  PRIMARY KEY (job, occurrence, instance)
+);
+CREATE INDEX IF NOT EXISTS job_runs_recent ON job_runs (job, occurrence DESC);
 `;
 
 export interface LockRow {
