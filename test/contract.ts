@@ -273,6 +273,31 @@ export function runBackendContract(name: string, fixture: () => Promise<Contract
       }
     });
 
+    it('tells watchers how long an acquirer waited and a holder held the lock', async () => {
+      const k = key('stats');
+      const seen: LockChange[] = [];
+      const stop = b.watch((c) => {
+        if (c.key === k) seen.push(c);
+      });
+      try {
+        await new Promise((r) => setTimeout(r, 100));
+        const holder = await a.acquire(k, { ttlMs: 5000 });
+        const waiting = b.acquire(k, { ttlMs: 5000, waitMs: 5000 });
+        await new Promise((r) => setTimeout(r, 200));
+        await holder.release();
+        const h = await waiting;
+        await eventually(() => seen.filter((c) => c.type === 'acquired').length >= 2 && seen.some((c) => c.type === 'released'), 3000, 'events');
+        const released = seen.find((c) => c.type === 'released')!;
+        expect(released.heldMs).toBeGreaterThanOrEqual(150);
+        const second = seen.filter((c) => c.type === 'acquired')[1]!;
+        expect(second.waitedMs).toBeGreaterThanOrEqual(150);
+        expect(seen.filter((c) => c.type === 'acquired')[0]!.waitedMs).toBeLessThan(100);
+        await h.release();
+      } finally {
+        stop();
+      }
+    });
+
     it('releases the lock when the scope ends, even when the work throws', async () => {
       const k = key('scope');
       await expect(withLock(a, k, { ttlMs: 5000 }, () => Promise.reject(new Error('boom')))).rejects.toThrow('boom');

@@ -137,6 +137,10 @@ export interface LockChange {
   /** The lock as it is now (acquired/changed), or as it was (released/expired/forced). */
   lock: LockInfo | null;
   at: number;
+  /** `acquired` by a lockdeck client: how long it waited for the lock (contention statistics). */
+  waitedMs?: number;
+  /** `released` / `forced` / `expired`: how long the holder had it. */
+  heldMs?: number;
 }
 
 export interface Capabilities {

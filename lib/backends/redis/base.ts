@@ -105,7 +105,7 @@ export abstract class RedisBackendBase implements LockBackend, RunStoreProvider 
   }
 
   /** One attempt: take the lock, or (with a waiter id) join/refresh the queue. */
-  protected abstract attempt(name: string, token: string, owner: OwnerInfo, o: AcquireOptions, labels: string, waiterId: string): Promise<Attempt>;
+  protected abstract attempt(name: string, token: string, owner: OwnerInfo, o: AcquireOptions, labels: string, waiterId: string, waitedMs: number): Promise<Attempt>;
   /** Leave the queue after giving up; pass the lock on if it was handed to us meanwhile. */
   protected abstract cancel(name: string, waiterId: string, token: string): Promise<void>;
   protected abstract leaseOps(name: string, token: string): LeaseOps;
@@ -158,7 +158,7 @@ export abstract class RedisBackendBase implements LockBackend, RunStoreProvider 
     try {
       for (;;) {
         o.signal?.throwIfAborted();
-        const r = await this.attempt(name, token, owner, o, labels, waiterId);
+        const r = await this.attempt(name, token, owner, o, labels, waiterId, performance.now() - startedAt);
         if (r.ok) return this.makeHandle(name, token, owner, o, r.fence, r.expiresAt, r.leaseMs, r.leaseStart);
         if (granted) break;
         if (!waiting) throw new AcquireTimeoutError(name, 0);
@@ -388,10 +388,11 @@ export abstract class RedisBackendBase implements LockBackend, RunStoreProvider 
   }
 
   private onEvent(message: string): void {
-    // 'type\nat\nfence\nowner\nname' (scripts.ts publishEvent); the name is last as it is the longest.
+    // type, at, fence, owner, ms, name, one per line (scripts.ts publishEvent); the name is last.
     const parts = message.split('\n');
-    if (parts.length < 5) return;
-    const ev = { type: parts[0]!, at: Number(parts[1]), fence: parts[2] || undefined, owner: parts[3] || undefined, key: parts.slice(4).join('\n') };
+    if (parts.length < 6) return;
+    const ms = parts[4] === '' ? undefined : Number(parts[4]);
+    const ev = { type: parts[0]!, at: Number(parts[1]), fence: parts[2] || undefined, owner: parts[3] || undefined, ms, key: parts.slice(5).join('\n') };
     if (ev.type === 'released' || ev.type === 'forced') {
       for (const p of this.pending.values()) if (p.name === ev.key) p.onWake();
     }
@@ -406,7 +407,9 @@ export abstract class RedisBackendBase implements LockBackend, RunStoreProvider 
       void this.get(ev.key)
         .catch(() => null)
         .then((lock) => {
-          this.emit({ type: ev.type === 'acquired' ? 'acquired' : 'changed', backend: this.id, key: ev.key, lock, at: ev.at });
+          const change: LockChange = { type: ev.type === 'acquired' ? 'acquired' : 'changed', backend: this.id, key: ev.key, lock, at: ev.at };
+          if (ev.type === 'acquired' && ev.ms !== undefined) change.waitedMs = ev.ms;
+          this.emit(change);
           if (lock?.expiresAt) this.scheduleSweep(Math.max(0, lock.expiresAt - ev.at));
         });
     } else if (ev.type === 'released' || ev.type === 'forced') {
@@ -417,7 +420,7 @@ export abstract class RedisBackendBase implements LockBackend, RunStoreProvider 
         backend: this.id, key: ev.key, format: 'lockdeck', kind: 'mutex', owner, fence,
         holders: [{ owner, fence, acquiredAt: null }], acquiredAt: null, expiresAt: null, ttlMs: null, waiters: [], health: 'unknown',
       };
-      this.emit({ type: ev.type, backend: this.id, key: ev.key, lock, at: ev.at });
+      this.emit({ type: ev.type, backend: this.id, key: ev.key, lock, at: ev.at, ...(ev.ms !== undefined ? { heldMs: ev.ms } : {}) });
     }
   }
 

@@ -51,12 +51,13 @@ class SingleRedisBackend extends RedisBackendBase {
     return this.subscribeProcessChannel();
   }
 
-  protected async attempt(name: string, token: string, owner: OwnerInfo, o: AcquireOptions, labels: string, waiterId: string): Promise<Attempt> {
+  protected async attempt(name: string, token: string, owner: OwnerInfo, o: AcquireOptions, labels: string, waiterId: string, waitedMs: number): Promise<Attempt> {
     const leaseStart = performance.now();
     const r = await this.node.acquire({
       name, token, ttlMs: o.ttlMs, owner, channel: this.channel, labels, waiterId,
       waitLeaseMs: this.opts.recheckMs * 3,
       handoffTtlMs: this.opts.handoffTtlMs,
+      waitedMs,
     });
     if (r.ok) return { ok: true, fence: r.fence, expiresAt: r.expiresAt, leaseMs: r.leaseMs > 0 ? r.leaseMs : o.ttlMs, leaseStart };
     // Re-check when the holder's lease runs out (it may have died without releasing).

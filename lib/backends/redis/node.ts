@@ -53,6 +53,8 @@ export interface AcquireArgs {
   waitLeaseMs: number;
   /** 0 disables server-side handoff (Redlock mode). */
   handoffTtlMs: number;
+  /** How long the caller has waited so far, for the `acquired` event's statistics. */
+  waitedMs: number;
 }
 
 export type AcquireResult =
@@ -141,7 +143,7 @@ export class RedisNode {
       this.cmd.ldAcquire(
         ...this.keys(a.name),
         a.name, a.token, a.ttlMs, a.owner.id, a.owner.host, a.owner.pid, a.owner.instance, a.channel, a.labels,
-        a.waiterId, a.waitLeaseMs, this.useIndex, this.eventsChannel, a.handoffTtlMs,
+        a.waiterId, a.waitLeaseMs, this.useIndex, this.eventsChannel, a.handoffTtlMs, Math.round(a.waitedMs),
       ),
     )) as [number, string | number, string | number, number, number];
     if (r[0] === 1) {

@@ -54,13 +54,13 @@ export class RedlockBackend extends RedisBackendBase {
     }
   }
 
-  protected async attempt(name: string, token: string, owner: OwnerInfo, o: AcquireOptions, labels: string, waiterId: string): Promise<Attempt> {
+  protected async attempt(name: string, token: string, owner: OwnerInfo, o: AcquireOptions, labels: string, waiterId: string, waitedMs: number): Promise<Attempt> {
     const leaseStart = performance.now();
     const results = await Promise.allSettled(
       this.nodes.map((n) =>
         n.acquire({
           name, token, ttlMs: o.ttlMs, owner, channel: this.channel, labels, waiterId,
-          waitLeaseMs: this.opts.recheckMs * 3, handoffTtlMs: NO_HANDOFF,
+          waitLeaseMs: this.opts.recheckMs * 3, handoffTtlMs: NO_HANDOFF, waitedMs,
         }),
       ),
     );

@@ -27,11 +27,12 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local nowUs = tonumber(t[1]) * 1000000 + tonumber(t[2])
 
--- Events for watchers: type, at, fence, owner and name, one per line. Plain concatenation, not cjson: this runs
+-- Events for watchers: type, at, fence, owner, ms and name, one per line. Plain concatenation, not cjson: this runs
 -- on every acquire and release. Names and owners cannot contain control characters (validated).
-local function publishEvent(chan, typ, name, fence, owner)
+-- ms: how long the acquirer waited ('acquired'), or how long the holder held the lock.
+local function publishEvent(chan, typ, name, fence, owner, ms)
   if chan ~= '' then
-    redis.call('PUBLISH', chan, typ .. '\\n' .. now .. '\\n' .. (fence or '') .. '\\n' .. (owner or '') .. '\\n' .. name)
+    redis.call('PUBLISH', chan, typ .. '\\n' .. now .. '\\n' .. (fence or '') .. '\\n' .. (owner or '') .. '\\n' .. (ms or '') .. '\\n' .. name)
   end
 end
 
@@ -52,7 +53,8 @@ local function handoff(useIndex, name, handoffTtl, events)
   -- recorded only so the console can show them.
   if handoffTtl == '0' then return nil end
   while true do
-    local head = redis.call('ZRANGE', KEYS[3], 0, 0)[1]
+    local first = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
+    local head = first[1]
     if not head then return nil end
     local raw = redis.call('HGET', KEYS[4], head)
     redis.call('ZREM', KEYS[3], head)
@@ -63,7 +65,7 @@ local function handoff(useIndex, name, handoffTtl, events)
         local lease = math.min(tonumber(e.ttl), tonumber(handoffTtl))
         local fence, exp = grant(e, lease, useIndex, name)
         redis.call('PUBLISH', e.ch, 'g|' .. head .. '|' .. fence .. '|' .. exp .. '|' .. lease)
-        publishEvent(events, 'acquired', name, fence, e.o)
+        publishEvent(events, 'acquired', name, fence, e.o, math.floor((nowUs - tonumber(first[2])) / 1000))
         return head
       end
     end
@@ -75,7 +77,7 @@ end
  * ACQUIRE: take the lock if it is free and nobody older waits; else (with a waiter id) join or
  * refresh the queue. Also answers "already yours" when a release handed it to us meanwhile.
  * ARGV: name, token, ttl, owner, host, pid, inst, ch, labels, waiterId|'', waitLeaseMs, useIndex,
- *       events channel, handoffTtl
+ *       events channel, handoffTtl, waitedMs (as the client measured it, for the event)
  * Returns {1, fence, exp, now, lease} or {0, pttl, now, queued position (0-based) or -1}.
  */
 export const ACQUIRE = `${PRELUDE}
@@ -109,7 +111,7 @@ if not cur then
       redis.call('HDEL', KEYS[4], waiter)
     end
     local fence, exp = grant(me, ttl, useIndex, name)
-    publishEvent(events, 'acquired', name, fence, me.o)
+    publishEvent(events, 'acquired', name, fence, me.o, ARGV[15])
     return {1, tostring(fence), tostring(exp), now, ttl}
   end
   handoff(useIndex, name, handoffTtl, events)
@@ -126,9 +128,9 @@ return {0, redis.call('PTTL', KEYS[1]), now, redis.call('ZRANK', KEYS[3], waiter
  */
 export const RELEASE = `${PRELUDE}
 local name, token, useIndex, events, handoffTtl = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local h = redis.call('HMGET', KEYS[1], 'token', 'fence', 'owner')
+local h = redis.call('HMGET', KEYS[1], 'token', 'fence', 'owner', 'acq')
 if h[1] ~= token then return 0 end
-publishEvent(events, 'released', name, h[2], h[3])
+publishEvent(events, 'released', name, h[2], h[3], now - tonumber(h[4] or now))
 -- Handing over rewrites every field of the hash, so it needs no DEL first.
 if not handoff(useIndex, name, handoffTtl, events) then
   redis.call('DEL', KEYS[1])
@@ -149,7 +151,7 @@ local exp = now + ttl
 redis.call('PEXPIRE', KEYS[1], ttl)
 redis.call('HSET', KEYS[1], 'exp', exp, 'ttl', ttl)
 if useIndex == '1' then redis.call('ZADD', KEYS[5], exp, name) end
-publishEvent(events, 'renewed', name, h[2], nil)
+publishEvent(events, 'renewed', name, h[2], nil, nil)
 return {exp, now}
 `;
 
@@ -161,9 +163,9 @@ export const CANCEL = `${PRELUDE}
 local name, waiter, token, useIndex, events, handoffTtl = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 redis.call('ZREM', KEYS[3], waiter)
 redis.call('HDEL', KEYS[4], waiter)
-local h = redis.call('HMGET', KEYS[1], 'token', 'fence', 'owner')
+local h = redis.call('HMGET', KEYS[1], 'token', 'fence', 'owner', 'acq')
 if h[1] ~= token then return 0 end
-publishEvent(events, 'released', name, h[2], h[3])
+publishEvent(events, 'released', name, h[2], h[3], now - tonumber(h[4] or now))
 if not handoff(useIndex, name, handoffTtl, events) then
   redis.call('DEL', KEYS[1])
   if useIndex == '1' then redis.call('ZREM', KEYS[5], name) end
@@ -198,7 +200,7 @@ if (expectFence ~= '' and f.fence ~= expectFence) or (expectOwner ~= '' and f.ow
 end
 local out = result('released')
 if f.ch then redis.call('PUBLISH', f.ch, 'l|' .. f.fence .. '|' .. name) end
-publishEvent(events, 'forced', name, f.fence, f.owner)
+publishEvent(events, 'forced', name, f.fence, f.owner, now - tonumber(f.acq or now))
 if not handoff(useIndex, name, handoffTtl, events) then
   redis.call('DEL', KEYS[1])
   if useIndex == '1' then redis.call('ZREM', KEYS[5], name) end

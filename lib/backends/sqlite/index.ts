@@ -456,6 +456,7 @@ class SqliteLockBackend implements LockBackend, RunStoreProvider {
         for (const e of batch) {
           this.eventCursor = e.id;
           const change: LockChange = { type: e.type, backend: this.id, key: e.name, lock: e.lock && this.withBackend(e.lock), at: e.at };
+          if (e.ms !== null) change[e.type === 'acquired' ? 'waitedMs' : 'heldMs'] = e.ms;
           for (const s of [...this.subscribers]) {
             try {
               s(change);

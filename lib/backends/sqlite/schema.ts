@@ -28,8 +28,8 @@
  */
 import type Database from 'better-sqlite3';
 
-// 2 added `job_runs`; every statement in DDL is idempotent, so a layout-1 file just gains it.
-export const SCHEMA_VERSION = 2;
+// 2 added `job_runs` (DDL is idempotent, so an older file just gains it); 3 added `events.ms`.
+export const SCHEMA_VERSION = 3;
 
 const DDL = `
 CREATE TABLE IF NOT EXISTS locks (
@@ -68,7 +68,8 @@ CREATE TABLE IF NOT EXISTS events (
   type  TEXT NOT NULL,
   name  TEXT NOT NULL,
   fence INTEGER,
-  lock  TEXT
+  lock  TEXT,
+  ms    INTEGER
 );
 CREATE INDEX IF NOT EXISTS events_name ON events (name, id);
 
@@ -116,6 +117,7 @@ export interface EventRow {
   name: string;
   fence: number | null;
   lock: string | null;
+  ms: number | null;
 }
 
 /**
@@ -137,6 +139,9 @@ export function migrate(db: Database.Database): void {
   if (version === SCHEMA_VERSION) return;
   db.transaction(() => {
     db.exec(DDL);
+    // `events.ms` (waited for `acquired`, held for the others): added in layout 3.
+    const cols = db.prepare("SELECT name FROM pragma_table_info('events')").all() as { name: string }[];
+    if (!cols.some((c) => c.name === 'ms')) db.exec('ALTER TABLE events ADD COLUMN ms INTEGER');
     db.pragma(`user_version = ${SCHEMA_VERSION}`);
   }).immediate();
 }

@@ -101,8 +101,8 @@ export class LockStore {
       ),
       refreshWaiter: db.prepare<[number, number]>('UPDATE waiters SET lease_until = ? WHERE id = ?'),
       deleteWaiter: db.prepare<[number]>('DELETE FROM waiters WHERE id = ?'),
-      insertEvent: db.prepare<[number, string, string, number | null, string | null]>(
-        'INSERT INTO events (at, type, name, fence, lock) VALUES (?, ?, ?, ?, ?)',
+      insertEvent: db.prepare<[number, string, string, number | null, string | null, number | null]>(
+        'INSERT INTO events (at, type, name, fence, lock, ms) VALUES (?, ?, ?, ?, ?, ?)',
       ),
       trimEvents: db.prepare<[number]>('DELETE FROM events WHERE id <= ?'),
       eventsAfter: db.prepare<[number, number], EventRow>('SELECT * FROM events WHERE id > ? ORDER BY id LIMIT ?'),
@@ -157,7 +157,7 @@ export class LockStore {
             holder_pid: req.owner.pid,
           });
           if (waiterId !== null) this.s.deleteWaiter.run(waiterId);
-          this.event(now, 'acquired', this.s.lock.get(req.name)!);
+          this.event(now, 'acquired', this.s.lock.get(req.name)!, Math.max(0, now - req.since));
           return { kind: 'acquired', fence: String(fence), expiresAt, touched: true };
         }
 
@@ -299,13 +299,14 @@ export class LockStore {
     return this.s.maxEventId.get()?.id ?? 0;
   }
 
-  eventsAfter(id: number, limit: number): Array<{ id: number; at: number; type: LockEventType; name: string; lock: StoredInfo | null }> {
+  eventsAfter(id: number, limit: number): Array<{ id: number; at: number; type: LockEventType; name: string; lock: StoredInfo | null; ms: number | null }> {
     return this.s.eventsAfter.all(id, limit).map((e) => ({
       id: e.id,
       at: e.at,
       type: e.type as LockEventType,
       name: e.name,
       lock: e.lock === null ? null : (JSON.parse(e.lock) as StoredInfo),
+      ms: e.ms ?? null,
     }));
   }
 
@@ -340,8 +341,10 @@ export class LockStore {
     return info;
   }
 
-  private event(now: number, type: LockEventType, row: LockRow): void {
-    const { lastInsertRowid } = this.s.insertEvent.run(now, type, row.name, row.fence, JSON.stringify(this.info(row, now)));
+  /** `ms`: how long the acquirer waited (`acquired`), else how long the holder held it. */
+  private event(now: number, type: LockEventType, row: LockRow, waitedMs?: number): void {
+    const ms = type === 'acquired' ? (waitedMs ?? null) : type === 'changed' ? null : now - row.acquired_at;
+    const { lastInsertRowid } = this.s.insertEvent.run(now, type, row.name, row.fence, JSON.stringify(this.info(row, now)), ms);
     const id = Number(lastInsertRowid);
     // Trimming in batches keeps the per-event cost at one insert.
     if (id % 64 === 0) this.s.trimEvents.run(id - this.opts.eventRetention);
