@@ -1,9 +1,4 @@
-import { fileURLToPath } from 'node:url';
-
-import { expect, test } from '@playwright/test';
-
-const screenshot = (name: string) =>
-  fileURLToPath(new URL(`./screenshots/${name}.png`, import.meta.url));
+import { expect, screenshotPath, test, waitLive } from './fixtures';
 
 test('the health route answers without credentials', async ({ request }) => {
   const res = await request.get('/api/health');
@@ -11,17 +6,16 @@ test('the health route answers without credentials', async ({ request }) => {
   expect(await res.json()).toEqual({ ok: true });
 });
 
-test('the home page shows the console and a live API', async ({ page }) => {
-  const health = page.waitForResponse(
-    (res) => new URL(res.url()).pathname === '/api/health' && res.request().method() === 'GET',
-  );
+test('the home page is the overview: both backends up, counts and what needs attention', async ({ page, login }) => {
+  await login('operator');
   await page.goto('/');
-
-  await expect(page.getByRole('heading', { level: 1, name: 'Lock console' })).toBeVisible();
-  expect((await health).status()).toBe(200);
-  await expect(page.getByRole('status')).toHaveText('API: ok');
-
-  await page.screenshot({ path: screenshot('home') });
-  await page.emulateMedia({ colorScheme: 'dark' });
-  await page.screenshot({ path: screenshot('home-dark') });
+  await expect(page.getByRole('heading', { level: 1, name: 'Overview' })).toBeVisible();
+  await waitLive(page);
+  const backends = page.getByRole('table', { name: 'Backends' });
+  for (const id of ['local', 'cache']) {
+    await expect(backends.locator(`tr[data-backend="${id}"]`)).toContainText('Up');
+  }
+  await expect(page.getByTestId('stat-backends')).toContainText('2 / 2');
+  await expect(page.getByTestId('attention')).toBeVisible();
+  await page.screenshot({ path: screenshotPath('smoke-overview') });
 });

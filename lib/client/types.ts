@@ -1,0 +1,51 @@
+/**
+ * The API's shapes as the browser sees them. Type-only re-exports of the server's own definitions
+ * (erased at build time, so no server module reaches the browser bundle), plus the few answers
+ * that have no named type on the server side.
+ */
+export type {
+  BackendType,
+  Capabilities,
+  HolderInfo,
+  LockEventType,
+  LockHealth,
+  LockInfo,
+  LockKind,
+  WaiterInfo,
+} from '@/lib/locks/types';
+export type { BackendStatus } from '@/lib/console/registry';
+export type { HistoryEvent } from '@/lib/console/history';
+export type { AuditEntry, AuditResult } from '@/lib/console/audit';
+export type { LockList } from '@/lib/console/inventory';
+export type { SnapshotEvent } from '@/lib/console/events';
+
+import type { Role } from '@/lib/console/session';
+import type { LockInfo } from '@/lib/locks/types';
+
+export type { Role };
+
+/** `GET /api/session`. */
+export interface SessionInfo {
+  role: Role;
+  readOnly: boolean;
+  /** Operator and not read-only: the release buttons are shown. */
+  canRelease: boolean;
+  via?: 'bearer' | 'cookie';
+  expiresAt: number | null;
+}
+
+/** `POST /api/locks/release` body. */
+export interface ReleaseRequest {
+  backend: string;
+  key: string;
+  fence?: string;
+  owner?: string;
+  valueHash?: string;
+  reason: string;
+}
+
+/** `POST /api/locks/release` 200 answer. */
+export interface ReleaseAnswer {
+  released: true;
+  lock: LockInfo;
+}
