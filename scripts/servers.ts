@@ -9,7 +9,7 @@
  * runs <command> with LOCKDECK_TEST_REDIS_URL set, and stops the servers when it exits.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -202,8 +202,163 @@ export async function startRedisSentinel(): Promise<RunningServer & { master: Ru
   };
 }
 
+/** Where Debian's `zookeeper` package puts the server; its jar's manifest names the rest of the classpath. */
+const ZOOKEEPER_JAR = '/usr/share/java/zookeeper.jar';
+
+/** Makes sure the ZooKeeper server (Debian package `zookeeper`, 3.8 on bookworm) and a JVM are present. */
+export function ensureZooKeeper(): string {
+  ensurePackage('zookeeper', () => existsSync(ZOOKEEPER_JAR) && existsSync('/usr/share/zookeeper/bin/zkServer.sh'), 'ZooKeeper');
+  return ensureBinary('java', 'default-jre-headless');
+}
+
+/** Sends a four-letter word and returns the answer ('' when nothing answers). */
+export function fourLetterWord(host: string, port: number, word: string, timeoutMs = 2000): Promise<string> {
+  return new Promise((resolve) => {
+    let out = '';
+    const s = connect({ host, port }, () => s.end(word));
+    const timer = setTimeout(() => s.destroy(), timeoutMs);
+    s.setEncoding('utf8');
+    s.on('data', (d) => (out += d));
+    s.on('close', () => {
+      clearTimeout(timer);
+      resolve(out);
+    });
+    s.on('error', () => undefined);
+  });
+}
+
+export interface ZooKeeperServerOptions {
+  /** ms; session timeouts are clamped to [2, 20] ticks unless set below (default 500). */
+  tickTime?: number;
+  minSessionTimeout?: number;
+  maxSessionTimeout?: number;
+}
+
+interface ZkMember {
+  readonly id: number;
+  readonly clientPort: number;
+  readonly quorumPort: number;
+  readonly electionPort: number;
+}
+
+/**
+ * Runs one ZooKeeper server (QuorumPeerMain, as the Debian package's zkServer.sh does) from a
+ * config written to its own temp dir: loopback only, AdminServer off, four-letter words
+ * `mntr,ruok,cons,stat` allowed, no fsync (a throwaway test server). With `ensemble` it is member
+ * `id` of that ensemble. Resolves once it answers `ruok` (standalone) or has joined a quorum.
+ */
+async function startZooKeeperMember(
+  opts: ZooKeeperServerOptions,
+  self: ZkMember,
+  ensemble: ZkMember[] | null,
+): Promise<RunningServer> {
+  const java = ensureZooKeeper();
+  const dir = mkdtempSync(join(tmpdir(), 'lockdeck-zookeeper-'));
+  const tick = opts.tickTime ?? 500;
+  const lines = [
+    `tickTime=${tick}`,
+    `dataDir=${join(dir, 'data')}`,
+    `clientPort=${self.clientPort}`,
+    'clientPortAddress=127.0.0.1',
+    'initLimit=20',
+    'syncLimit=10',
+    `minSessionTimeout=${opts.minSessionTimeout ?? tick * 2}`,
+    `maxSessionTimeout=${opts.maxSessionTimeout ?? 60_000}`,
+    'admin.enableServer=false',
+    '4lw.commands.whitelist=mntr,ruok,cons,stat',
+    'forceSync=no',
+    'maxClientCnxns=0',
+  ];
+  mkdirSync(join(dir, 'data'), { recursive: true });
+  if (ensemble) {
+    lines.push('quorumListenOnAllIPs=false', 'electionPortBindRetry=10');
+    for (const m of ensemble) lines.push(`server.${m.id}=127.0.0.1:${m.quorumPort}:${m.electionPort};127.0.0.1:${m.clientPort}`);
+    writeFileSync(join(dir, 'data', 'myid'), `${self.id}\n`);
+  }
+  const cfg = join(dir, 'zoo.cfg');
+  writeFileSync(cfg, lines.join('\n') + '\n');
+  // slf4j-simple (Debian libslf4j-java, a dependency of the server) writes the log to a file in
+  // the temp dir; without a binding slf4j prints one warning and logs nothing.
+  const simple = '/usr/share/java/slf4j-simple.jar';
+  const cp = [ZOOKEEPER_JAR, ...(existsSync(simple) ? [simple] : [])].join(':');
+  const log = join(dir, 'zookeeper.log');
+  const proc = spawn(
+    java,
+    [
+      '-Xms32m', '-Xmx256m', '-XX:+UseSerialGC', '-XX:TieredStopAtLevel=1',
+      `-Dorg.slf4j.simpleLogger.logFile=${log}`, '-Dorg.slf4j.simpleLogger.defaultLogLevel=info',
+      '-Dzookeeper.jmx.log4j.disable=true', '-Djava.net.preferIPv4Stack=true',
+      '-cp', cp, 'org.apache.zookeeper.server.quorum.QuorumPeerMain', cfg,
+    ],
+    { stdio: 'ignore' },
+  );
+  const stop = stopper(`zookeeper-${self.id}`, proc, dir);
+  const host = '127.0.0.1';
+  const url = `${host}:${self.clientPort}`;
+  const server: RunningServer = { name: 'zookeeper', host, port: self.clientPort, url, dir, process: proc, stop };
+  if (ensemble) return server; // the caller waits for the quorum
+  try {
+    await waitForZooKeeper(host, self.clientPort, 30_000, proc);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return server;
+}
+
+/** Resolves once the server at host:port serves requests (`stat` answers with a Mode line). */
+export async function waitForZooKeeper(host: string, port: number, timeoutMs: number, proc?: ChildProcess): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (proc && (proc.exitCode !== null || proc.signalCode !== null)) throw new Error(`zookeeper exited (${proc.exitCode ?? proc.signalCode}) before serving on ${port}`);
+    const stat = await fourLetterWord(host, port, 'stat', 1000);
+    const mode = /^Mode: (\S+)/m.exec(stat)?.[1];
+    if (mode) return mode;
+    if (Date.now() > deadline) throw new Error(`zookeeper on ${host}:${port} not serving after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/**
+ * A throwaway standalone ZooKeeper server. `url` is the connect string `127.0.0.1:port`.
+ * Boots in 1–3 s on the 2-core box (JVM start).
+ */
+export async function startZooKeeper(opts: ZooKeeperServerOptions = {}): Promise<RunningServer> {
+  const member: ZkMember = { id: 1, clientPort: await freePort(), quorumPort: 0, electionPort: 0 };
+  return startZooKeeperMember(opts, member, null);
+}
+
+/**
+ * An ensemble of `size` ZooKeeper servers on loopback. `url` is the connect string naming every
+ * member; `members[i]` can be stopped alone to test failover.
+ */
+export async function startZooKeeperEnsemble(
+  size = 3,
+  opts: ZooKeeperServerOptions = {},
+): Promise<RunningServer & { members: RunningServer[] }> {
+  const ids: ZkMember[] = [];
+  for (let i = 1; i <= size; i++) ids.push({ id: i, clientPort: await freePort(), quorumPort: await freePort(), electionPort: await freePort() });
+  const members: RunningServer[] = [];
+  try {
+    for (const m of ids) members.push(await startZooKeeperMember(opts, m, ids));
+    await Promise.all(members.map((m) => waitForZooKeeper(m.host, m.port, 60_000, m.process)));
+  } catch (err) {
+    await Promise.all(members.map((m) => m.stop()));
+    throw err;
+  }
+  const first = members[0]!;
+  return {
+    ...first,
+    name: 'zookeeper-ensemble',
+    url: members.map((m) => `${m.host}:${m.port}`).join(','),
+    members,
+    stop: async () => void (await Promise.all(members.map((m) => m.stop()))),
+  };
+}
+
 const starters: Record<string, () => Promise<RunningServer>> = {
   redis: () => startRedis(),
+  zookeeper: () => startZooKeeper(),
 };
 
 /** The environment variable a started server's URL is published in. */
@@ -222,6 +377,10 @@ export function ensureTestDependencies(): void {
   ensureBinary('chromium', 'chromium');
   const pyModule = (m: string) => () => spawnSync('/usr/bin/python3', ['-c', `import ${m}`], { stdio: 'ignore' }).status === 0;
   ensurePackage('python3-redis', pyModule('redis'), 'the Python module redis (for /usr/bin/python3)');
+  ensureZooKeeper();
+  ensurePackage('python3-kazoo', pyModule('kazoo'), 'the Python module kazoo (for /usr/bin/python3)');
+  ensurePackage('libcurator-recipes-java', () => existsSync('/usr/share/java/curator-recipes.jar'), 'Apache Curator (curator-recipes.jar)');
+  ensureBinary('javac', 'default-jdk-headless');
 }
 
 async function main(argv: string[]): Promise<void> {

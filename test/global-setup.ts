@@ -4,23 +4,30 @@
  */
 import type { TestProject } from 'vitest/node';
 
-import { startRedis, type RunningServer } from '../scripts/servers';
+import { startRedis, startZooKeeper, type RunningServer } from '../scripts/servers';
 
 declare module 'vitest' {
   export interface ProvidedContext {
     redisUrl: string;
     /** Three independent masters for Redlock. */
     redlockUrls: string[];
+    /** A standalone ZooKeeper server's connect string (host:port). */
+    zookeeperConnect: string;
   }
 }
 
 let servers: RunningServer[] = [];
 
 export async function setup(project: TestProject): Promise<void> {
+  // ZooKeeper boots in about a second (one JVM): in parallel with the Redis servers.
+  const zkStarting = startZooKeeper();
   const started = await Promise.all([startRedis(), startRedis(), startRedis(), startRedis()]);
   servers.push(...started);
   project.provide('redisUrl', started[0]!.url);
   project.provide('redlockUrls', started.slice(1).map((s) => s.url));
+  const zk = await zkStarting;
+  servers.push(zk);
+  project.provide('zookeeperConnect', zk.url);
 }
 
 export async function teardown(): Promise<void> {

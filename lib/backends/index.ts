@@ -7,6 +7,7 @@ import type { LockBackend, RunStoreProvider } from '../locks/types';
 import type { BackendConfig } from './config';
 import { createRedisBackend } from './redis';
 import { createSqliteBackend } from './sqlite';
+import { createZooKeeperBackend } from './zookeeper';
 
 export type { BackendConfig } from './config';
 export { backendConfigSchema } from './config';
@@ -23,6 +24,7 @@ export function createBackend(config: BackendConfig): LockBackend & Partial<RunS
     case 'sqlite':
       return createSqliteBackend(config);
     case 'zookeeper':
+      return createZooKeeperBackend(config);
     case 'etcd':
     case 'dynamodb':
       throw new NotSupportedError(`backend "${config.id}": type "${config.type}" is not available yet`);

@@ -1,0 +1,910 @@
+/**
+ * ZooKeeper: a mutex wire-compatible with Curator's InterProcessMutex, and an inspector for the
+ * lock layouts of Curator, kazoo and plain ephemeral nodes (layout.ts).
+ *
+ * Our mutex is Curator's recipe (curator-recipes .../locks/LockInternals.java,
+ * StandardLockInternalsDriver.java):
+ * - each contender creates an EPHEMERAL_SEQUENTIAL child `<path>/_c_<uuid>-lock-<seq>` (Curator's
+ *   "protected" name: the uuid lets us find our node again when a create's answer is lost);
+ * - the lowest sequence holds; every other contender watches only its immediate predecessor, so a
+ *   release wakes exactly one waiter, in FIFO order;
+ * - release deletes our node.
+ * Curator and lockdeck contenders on one path exclude each other. kazoo's Lock also counts as a
+ * contender for us; kazoo sees ours when created with `extra_lock_patterns=["-lock-"]`.
+ *
+ * Node data is JSON `{"lockdeck":1,"owner",...}`. Curator writes the client's IP as text there
+ * by default and never parses it (CuratorFrameworkFactory `getLocalAddress()` as `defaultData`;
+ * LockInternals only reads children names and watches with getData, discarding the bytes), so any
+ * bytes are fine to Curator.
+ *
+ * Parents: node-zookeeper-client speaks the 3.4 protocol, which has no container nodes, so we
+ * create **persistent** parents (as kazoo does; Curator would create containers that the server
+ * removes when empty). Empty parents stay until someone deletes them. Deleting one restarts its
+ * sequence counter, and with it the fences below: a cleanup job must only delete parents of locks
+ * that are retired for good.
+ *
+ * Fence = the holder node's sequence number. It comes from the parent's cversion, which every child
+ * create and delete increments, so it strictly increases per lock path (while the parent lives).
+ *
+ * Sessions: locks are bound to the ZooKeeper session (`capabilities.ttl` false: the store keeps no
+ * lease clock). The handle's lease is kept locally: renewal checks that our node still exists, and a
+ * handle whose lease lapses (no renewal) deletes its node, so the lock is free once its holder
+ * has stopped believing in it. A dropped connection marks every held handle lost ('session-lost')
+ * at once: until the session is proven alive we cannot know that the node still exists, and the
+ * node is deleted as soon as the connection is back. An expired session is replaced by a new one.
+ * Our holders watch their own node, so a forced release reaches them at once ('forced').
+ */
+import { randomUUID } from 'node:crypto';
+
+import { AcquireTimeoutError, BackendUnavailableError, InvalidArgumentError, LockError, abortError } from '../../locks/errors';
+import { ManagedHandle } from '../../locks/handle';
+import type {
+  AcquireOptions,
+  Capabilities,
+  ForceReleaseExpectation,
+  ForceReleaseResult,
+  HolderInfo,
+  ListFilter,
+  LockBackend,
+  LockChange,
+  LockHandle,
+  LockInfo,
+  LockKind,
+  OwnerInfo,
+  Unsubscribe,
+  WaiterInfo,
+} from '../../locks/types';
+import { makeOwner, randomId, resolveAcquireOptions, validateName } from '../../locks/util';
+import type { BackendConfig } from '../config';
+import {
+  arrange,
+  contendersOf,
+  dataText,
+  KAZOO_SEMAPHORE_LEASE,
+  mutexContenders,
+  parseContender,
+  parseLockdeckData,
+  type Contender,
+  type LockdeckNodeData,
+} from './layout';
+import { CreateMode, EventType, isBadVersion, isConnectionLoss, isNoNode, ZkSession, type NodeStat } from './session';
+
+export type ZooKeeperBackendConfig = Extract<BackendConfig, { type: 'zookeeper' }>;
+
+export interface ZooKeeperBackendOptions {
+  /** Session timeout asked of the server (clamped by it to [2, 20] ticks; default 10000, as kazoo). */
+  sessionTimeoutMs?: number;
+  /** Bound of one request and of waiting for a connection (default: the session timeout). */
+  opTimeoutMs?: number;
+  /**
+   * A parent with more children than this is not read (getChildren has no paging and the whole
+   * name list comes in one reply): the inspector shows a warning entry instead. Default 50000.
+   */
+  maxChildren?: number;
+  /** Contenders whose data the inspector reads per lock: holders plus the first waiters (default 100). */
+  maxWaitersShown?: number;
+  /** Upper bound of nodes the inspector visits in one list() and of parents watch() watches (default 20000). */
+  maxNodes?: number;
+}
+
+const CAPABILITIES: Capabilities = Object.freeze({
+  fencing: true,
+  ttl: false,
+  waiters: true,
+  fifo: true,
+  pushWatch: true,
+  notifiesHolderOnForce: true,
+});
+
+const DEFAULT_LIST_LIMIT = 1000;
+const READ_BATCH = 256;
+const FORCE_NOTE =
+  'ZooKeeper cannot tell a foreign holder: its client keeps running until it looks at its node (Curator and kazoo do not). lockdeck holders watch their node and stop at once.';
+
+/** One lock as read from the store, with what force-release needs. */
+interface Scanned {
+  info: LockInfo;
+  /** The holder nodes, in LockInfo.holders order. */
+  nodes: { path: string; version: number; fence: string; owner: string | null; ctime: number }[];
+}
+
+interface Held {
+  handle: ManagedHandle;
+  node: string;
+}
+
+interface Waiter {
+  kick(): void;
+  cancel(err: unknown): void;
+}
+
+export function createZooKeeperBackend(config: ZooKeeperBackendConfig, opts: ZooKeeperBackendOptions = {}): LockBackend {
+  return new ZooKeeperLockBackend(config, opts);
+}
+
+class ZooKeeperLockBackend implements LockBackend {
+  readonly type = 'zookeeper' as const;
+  readonly capabilities = CAPABILITIES;
+  readonly id: string;
+
+  private readonly roots: string[];
+  private readonly zk: ZkSession;
+  private readonly instance = randomId(6);
+  private readonly maxChildren: number;
+  private readonly maxWaitersShown: number;
+  private readonly maxNodes: number;
+  private readonly held = new Set<Held>();
+  private readonly waiters = new Set<Waiter>();
+  private readonly watcher: TreeWatcher;
+  /** Holder nodes this instance force-deleted recently: watch() reports them as `forced`. */
+  readonly forcedNodes = new Map<string, number>();
+  private closing: Promise<void> | undefined;
+
+  constructor(config: ZooKeeperBackendConfig, opts: ZooKeeperBackendOptions) {
+    this.id = config.id;
+    this.roots = config.roots.map((r) => normalizePath(r, 'root'));
+    const sessionTimeoutMs = opts.sessionTimeoutMs ?? 10_000;
+    this.maxChildren = opts.maxChildren ?? 50_000;
+    this.maxWaitersShown = opts.maxWaitersShown ?? 100;
+    this.maxNodes = opts.maxNodes ?? 20_000;
+    this.zk = new ZkSession(config.connect, { sessionTimeoutMs, opTimeoutMs: opts.opTimeoutMs }, {
+      onDisconnected: () => this.sessionSuspended(),
+      onConnected: () => {
+        for (const w of [...this.waiters]) w.kick();
+        this.watcher.rescanAll();
+      },
+      onExpired: () => this.sessionExpired(),
+    });
+    this.watcher = new TreeWatcher(this, this.zk, this.roots, this.maxNodes);
+  }
+
+  /** Lock names are ZooKeeper paths: absolute, or relative to the first root. LockInfo.key is absolute. */
+  lockPath(name: string): string {
+    validateName(name);
+    return normalizePath(name.startsWith('/') ? name : `${this.roots[0]}/${name}`, 'lock name');
+  }
+
+  // ---- client ---------------------------------------------------------------------------------
+
+  async tryAcquire(name: string, opts?: Partial<Omit<AcquireOptions, 'waitMs'>>): Promise<LockHandle | null> {
+    const path = this.lockPath(name);
+    const o = resolveAcquireOptions({ ...opts, waitMs: 0 });
+    this.assertOpen();
+    try {
+      return await this.doAcquire(name, path, o);
+    } catch (err) {
+      if (err instanceof AcquireTimeoutError) return null;
+      throw err;
+    }
+  }
+
+  async acquire(name: string, opts?: Partial<AcquireOptions>): Promise<LockHandle> {
+    const path = this.lockPath(name);
+    const o = resolveAcquireOptions(opts);
+    this.assertOpen();
+    if (o.signal?.aborted) throw abortError(o.signal);
+    return this.doAcquire(name, path, o);
+  }
+
+  private async doAcquire(name: string, path: string, o: AcquireOptions): Promise<ManagedHandle> {
+    const owner = makeOwner(this.instance, o.owner);
+    const data: LockdeckNodeData = { lockdeck: 1, owner: owner.id, host: owner.host, pid: owner.pid, instance: owner.instance };
+    if (o.labels && Object.keys(o.labels).length) data.labels = o.labels;
+    const leaseStart = performance.now();
+    const deadline = o.waitMs === Infinity ? Infinity : leaseStart + o.waitMs;
+    const node = await this.createContender(path, Buffer.from(JSON.stringify(data)));
+    try {
+      await this.waitTurn(name, path, node, deadline, o);
+    } catch (err) {
+      await this.removeQuietly(node);
+      throw err;
+    }
+    return this.track(name, owner, node, o, leaseStart);
+  }
+
+  /**
+   * Creates our contender node, making the persistent parents on first use. A create whose answer
+   * is lost may still have happened: like Curator's protection mode, we look for our uuid among the
+   * children before trying again (three tries).
+   */
+  private async createContender(path: string, data: Buffer): Promise<string> {
+    const prefix = `_c_${randomUUID()}-lock-`;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        try {
+          return await this.zk.create(`${path}/${prefix}`, data, CreateMode.EPHEMERAL_SEQUENTIAL);
+        } catch (err) {
+          if (!isNoNode(err)) throw err;
+          await this.zk.mkdirp(path);
+          return await this.zk.create(`${path}/${prefix}`, data, CreateMode.EPHEMERAL_SEQUENTIAL);
+        }
+      } catch (err) {
+        if (!isConnectionLoss(err) || attempt >= 3) throw unavailable(err, `cannot create a lock node under ${path}`);
+        try {
+          const { children } = await this.zk.getChildren(path);
+          const mine = children.find((c) => c.startsWith(prefix));
+          if (mine) return `${path}/${mine}`;
+        } catch (e) {
+          if (!isConnectionLoss(e) && !isNoNode(e)) throw unavailable(e, `cannot list ${path}`);
+        }
+      }
+    }
+  }
+
+  /** Waits until our node is the lowest contender, watching only its predecessor. */
+  private waitTurn(name: string, path: string, node: string, deadline: number, o: AcquireOptions): Promise<void> {
+    const mine = node.slice(path.length + 1);
+    return new Promise<void>((resolve, reject) => {
+      let settled = false;
+      let timer: NodeJS.Timeout | undefined;
+      let running = false;
+      let again = false;
+      const finish = (err?: unknown) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        o.signal?.removeEventListener('abort', onAbort);
+        this.waiters.delete(waiter);
+        if (err === undefined) resolve();
+        else reject(err);
+      };
+      const check = async (): Promise<void> => {
+        if (settled) return;
+        if (running) {
+          again = true;
+          return;
+        }
+        running = true;
+        try {
+          do {
+            again = false;
+            const { children } = await this.zk.getChildren(path);
+            if (settled) return;
+            const sorted = mutexContenders(children);
+            const idx = sorted.findIndex((c) => c.name === mine);
+            if (idx < 0) return finish(new BackendUnavailableError(`our contender node for "${name}" disappeared while waiting (session lost or deleted)`));
+            if (idx === 0) return finish();
+            if (performance.now() >= deadline) return finish(new AcquireTimeoutError(name, o.waitMs));
+            const pred = `${path}/${sorted[idx - 1]!.name}`;
+            // Watch only the predecessor (getData, as Curator does): its delete wakes us alone.
+            try {
+              await this.zk.getData(pred, onPredecessor);
+            } catch (err) {
+              if (isNoNode(err)) again = true; // already gone: look again
+              else throw err;
+            }
+          } while (again && !settled);
+        } catch (err) {
+          if (isConnectionLoss(err) && !settled) {
+            // Retried when the connection is back (onConnected kicks every waiter).
+            return;
+          }
+          finish(unavailable(err, `cannot acquire "${name}"`));
+        } finally {
+          running = false;
+        }
+      };
+      const onPredecessor = () => void check();
+      const onAbort = () => finish(abortError(o.signal!));
+      const waiter: Waiter = { kick: () => void check(), cancel: (err) => finish(err) };
+      this.waiters.add(waiter);
+      o.signal?.addEventListener('abort', onAbort, { once: true });
+      // waitMs 0: one look (check() times out when we are not first), no timer racing it.
+      if (deadline !== Infinity && o.waitMs > 0) {
+        timer = setTimeout(() => finish(new AcquireTimeoutError(name, o.waitMs)), Math.max(0, deadline - performance.now()));
+      }
+      void check();
+    });
+  }
+
+  private track(name: string, owner: OwnerInfo, node: string, o: AcquireOptions, leaseStart: number): ManagedHandle {
+    let releasedByUs = false;
+    let entry: Held;
+    const handle = new ManagedHandle({
+      backend: this.id,
+      name,
+      fence: fenceOf(node),
+      owner,
+      ttlMs: o.ttlMs,
+      leaseMs: o.ttlMs,
+      leaseStart,
+      expiresAt: Date.now() + o.ttlMs,
+      autoRenew: o.autoRenew ?? true,
+      ops: {
+        // Session-bound: nothing to extend in the store. The renewal proves the node is still ours.
+        extend: async (ttlMs) => {
+          resolveAcquireOptions({ ttlMs });
+          if (!this.zk.isConnected()) return null;
+          try {
+            return (await this.zk.exists(node)) ? Date.now() + ttlMs : null;
+          } catch (err) {
+            throw unavailable(err, `cannot check "${name}"`);
+          }
+        },
+        release: async () => {
+          releasedByUs = true;
+          try {
+            await this.zk.remove(node);
+          } catch (err) {
+            if (!isNoNode(err)) throw unavailable(err, `cannot release "${name}"`);
+          }
+        },
+      },
+      onDone: () => {
+        this.held.delete(entry);
+        // Lost by our own account (lease lapsed, connection dropped): give the node up, so that the
+        // lock is free once we have stopped believing in it. Queued until the connection is back.
+        if (!releasedByUs) void this.removeQuietly(node);
+      },
+    });
+    entry = { handle, node };
+    this.held.add(entry);
+    // Our holder watches its own node: a forced release (delete) reaches it at once.
+    const onNode = (e: { getType(): number }) => {
+      if (!handle.held) return;
+      if (e.getType() === EventType.NODE_DELETED) handle.markLost('forced');
+      else void this.zk.exists(node, onNode).catch(() => undefined);
+    };
+    this.zk.exists(node, onNode).then(
+      (stat) => {
+        if (!stat && handle.held && this.zk.isConnected()) handle.markLost('forced');
+      },
+      () => undefined,
+    );
+    return handle;
+  }
+
+  private async removeQuietly(node: string): Promise<void> {
+    try {
+      await this.zk.remove(node);
+    } catch {
+      // Gone already, or the session went with it.
+    }
+  }
+
+  private sessionSuspended(): void {
+    for (const { handle } of [...this.held]) {
+      handle.markLost('session-lost', new BackendUnavailableError('connection to ZooKeeper lost: the session may expire'));
+    }
+  }
+
+  private sessionExpired(): void {
+    for (const { handle } of [...this.held]) handle.markLost('session-lost', new BackendUnavailableError('ZooKeeper session expired'));
+    const err = new BackendUnavailableError('ZooKeeper session expired while waiting: the queued node is gone');
+    for (const w of [...this.waiters]) w.cancel(err);
+    this.watcher.rescanAll();
+  }
+
+  // ---- inspector ------------------------------------------------------------------------------
+
+  async list(filter: ListFilter = {}): Promise<LockInfo[]> {
+    this.assertOpen();
+    const limit = filter.limit ?? DEFAULT_LIST_LIMIT;
+    if (!Number.isInteger(limit) || limit < 0) throw new InvalidArgumentError(`limit must be a non-negative integer, got ${String(limit)}`);
+    const q = filter.q?.toLowerCase();
+    const out: LockInfo[] = [];
+    let visited = 0;
+    const queue: string[] = [];
+    try {
+      for (const root of this.roots) {
+        const stat = await this.zk.exists(root);
+        if (!stat) continue;
+        if (stat.numChildren > this.maxChildren) {
+          out.push(this.tooMany(root, stat.numChildren));
+          continue;
+        }
+        queue.push(root);
+      }
+      while (queue.length && out.length < limit) {
+        const dir = queue.shift()!;
+        if (++visited > this.maxNodes) {
+          out.push(this.warning(dir, `not read: list() visited its bound of ${this.maxNodes} nodes`));
+          break;
+        }
+        const r = await this.scanDir(dir);
+        if (!r) continue;
+        for (const s of r.locks) if (!q || s.info.key.toLowerCase().includes(q)) out.push(s.info);
+        for (const sub of r.subdirs) {
+          if (sub.numChildren === 0) continue;
+          if (sub.numChildren > this.maxChildren) out.push(this.tooMany(sub.path, sub.numChildren));
+          else queue.push(sub.path);
+        }
+      }
+    } catch (err) {
+      throw unavailable(err, 'cannot list locks');
+    }
+    return out.slice(0, limit);
+  }
+
+  async get(key: string): Promise<LockInfo | null> {
+    const path = this.lockPath(key);
+    this.assertOpen();
+    try {
+      return (await this.read(path))?.info ?? null;
+    } catch (err) {
+      throw unavailable(err, `cannot read "${key}"`);
+    }
+  }
+
+  /** The lock at `path`: a lock parent, a kazoo semaphore, or a plain ephemeral node. */
+  private async read(path: string): Promise<Scanned | null> {
+    const r = await this.scanDir(path);
+    if (r) {
+      const found = r.locks.find((s) => s.info.key === path);
+      if (found) return found;
+      if (r.tooMany) return null;
+    }
+    // A plain ephemeral lock is a child of its directory.
+    const parent = path.slice(0, path.lastIndexOf('/')) || '/';
+    let got;
+    try {
+      got = await this.zk.getData(path);
+    } catch (err) {
+      if (isNoNode(err)) return null;
+      throw err;
+    }
+    if (got.stat.session === null || parent === path) return null;
+    return this.plainLock(path, got.data, got.stat);
+  }
+
+  /**
+   * Reads one directory: the lock it is the parent of (if any), the kazoo semaphore it is (if any),
+   * its plain ephemeral lock children, and its persistent children to descend into. Reads the whole
+   * name list once (no paging exists) and the data of at most `maxWaitersShown` + holders nodes.
+   */
+  async scanDir(
+    dir: string,
+    watcher?: (e: unknown) => void,
+  ): Promise<{ locks: Scanned[]; subdirs: { path: string; numChildren: number }[]; tooMany?: boolean } | null> {
+    let listing;
+    try {
+      const stat = watcher ? null : await this.zk.exists(dir);
+      if (!watcher && !stat) return null;
+      if (stat && stat.numChildren > this.maxChildren) return { locks: [{ info: this.tooMany(dir, stat.numChildren), nodes: [] }], subdirs: [], tooMany: true };
+      listing = await this.zk.getChildren(dir, watcher);
+    } catch (err) {
+      if (isNoNode(err)) return null;
+      throw err;
+    }
+    if (listing.children.length > this.maxChildren) return { locks: [{ info: this.tooMany(dir, listing.children.length), nodes: [] }], subdirs: [], tooMany: true };
+    const { contenders, others } = contendersOf(listing.children);
+    const locks: Scanned[] = [];
+    if (contenders.length) {
+      const s = await this.lockParent(dir, contenders);
+      if (s) locks.push(s);
+    }
+    const subdirs: { path: string; numChildren: number }[] = [];
+    const semaphoreLeases: { path: string; data: Buffer; stat: NodeStat }[] = [];
+    const childPath = (c: string) => (dir === '/' ? `/${c}` : `${dir}/${c}`);
+    const read = await batched(others.slice(0, this.maxNodes), (c) => this.getDataOrNull(childPath(c)));
+    others.slice(0, this.maxNodes).forEach((c, i) => {
+      const got = read[i];
+      if (!got) return;
+      const path = childPath(c);
+      if (got.stat.session === null) subdirs.push({ path, numChildren: got.stat.numChildren });
+      else if (KAZOO_SEMAPHORE_LEASE.test(c)) semaphoreLeases.push({ path, ...got });
+      else locks.push(this.plainLock(path, got.data, got.stat));
+    });
+    if (semaphoreLeases.length) locks.push(await this.kazooSemaphore(dir, semaphoreLeases));
+    return { locks, subdirs };
+  }
+
+  private async getDataOrNull(path: string): Promise<{ data: Buffer; stat: NodeStat } | null> {
+    try {
+      return await this.zk.getData(path);
+    } catch (err) {
+      if (isNoNode(err)) return null;
+      throw err;
+    }
+  }
+
+  /** The LockInfo of a lock parent from its sorted contenders. */
+  private async lockParent(path: string, contenders: Contender[]): Promise<Scanned | null> {
+    for (let pass = 0; pass < 3; pass++) {
+      const { holders, waiters } = arrange(contenders);
+      if (!holders.length) return null;
+      const shown = [...holders.slice(0, this.maxWaitersShown), ...waiters.slice(0, this.maxWaitersShown)];
+      const read = await batched(shown, (c) => this.getDataOrNull(`${path}/${c.name}`));
+      const gone = new Set(shown.filter((_, i) => !read[i]).map((c) => c.name));
+      if (gone.size) {
+        // Someone left between the listing and the reads: arrange what is left.
+        contenders = contenders.filter((c) => !gone.has(c.name));
+        if (pass < 2) continue;
+      }
+      const byName = new Map(shown.map((c, i) => [c.name, read[i]!] as const));
+      const h = holders.filter((c) => byName.get(c.name));
+      if (!h.length) return null;
+      const w = waiters.filter((c) => byName.get(c.name));
+      const describe = (c: Contender) => describeNode(byName.get(c.name)!.data, byName.get(c.name)!.stat);
+      const hd = h.map(describe);
+      const first = hd[0]!;
+      const family = h[0]!.family;
+      const rw = contenders.some((c) => c.role === 'read') || family === 'curator-rwlock';
+      const kind: LockKind = family === 'curator-semaphore' ? 'semaphore' : h[0]!.role === 'read' ? 'read' : rw ? 'write' : 'mutex';
+      const format = first.ours ? 'lockdeck' : family === 'kazoo-lock' && rw ? 'kazoo-rwlock' : family;
+      const holdersInfo: HolderInfo[] = h.map((c, i) => ({ owner: hd[i]!.owner, fence: String(c.seq), acquiredAt: hd[i]!.ctime }));
+      const waitersInfo: WaiterInfo[] = w.map((c) => {
+        const d = describe(c);
+        return { owner: d.owner, since: d.ctime };
+      });
+      const meta: Record<string, string | number | boolean | null> = {
+        node: h[0]!.name,
+        session: first.session ? `0x${first.session}` : null,
+        czxid: first.czxid,
+        contenders: contenders.length,
+        sessionBound: first.session !== null,
+        acquiredAtIs: 'the holder node ctime (when it queued; ZooKeeper does not record when it took over)',
+      };
+      if (waiters.length > w.length) meta.waitersShown = w.length;
+      if (waiters.length > this.maxWaitersShown) meta.waitersTotal = waiters.length;
+      if (family === 'curator-semaphore') {
+        meta.maxLeases = 'unknown (not stored in ZooKeeper)';
+        meta.semaphore = path.slice(0, path.lastIndexOf('/')) || '/';
+      }
+      const info: LockInfo = {
+        backend: this.id,
+        key: path,
+        format,
+        kind,
+        owner: first.owner,
+        holders: holdersInfo,
+        fence: String(h[0]!.seq),
+        acquiredAt: first.ctime,
+        expiresAt: null,
+        ttlMs: null,
+        waiters: waitersInfo,
+        health: first.session === null ? 'orphaned' : 'ok',
+        meta,
+      };
+      if (first.labels) info.labels = first.labels;
+      const nodes = h.map((c, i) => ({
+        path: `${path}/${c.name}`,
+        version: byName.get(c.name)!.stat.version,
+        fence: String(c.seq),
+        owner: hd[i]!.owner,
+        ctime: hd[i]!.ctime,
+      }));
+      return { info, nodes };
+    }
+    return null;
+  }
+
+  private plainLock(path: string, data: Buffer, stat: NodeStat): Scanned {
+    const d = describeNode(data, stat);
+    const info: LockInfo = {
+      backend: this.id,
+      key: path,
+      format: 'ephemeral',
+      kind: 'mutex',
+      owner: d.owner,
+      holders: [{ owner: d.owner, fence: stat.czxid, acquiredAt: stat.ctime }],
+      fence: stat.czxid,
+      acquiredAt: stat.ctime,
+      expiresAt: null,
+      ttlMs: null,
+      waiters: [],
+      health: 'ok',
+      meta: {
+        session: d.session ? `0x${d.session}` : null,
+        fenceIs: 'czxid (the node name is reused: a delete cannot be conditioned on it, only read-checked just before)',
+        sessionBound: true,
+      },
+    };
+    return { info, nodes: [{ path, version: stat.version, fence: stat.czxid, owner: d.owner, ctime: stat.ctime }] };
+  }
+
+  private async kazooSemaphore(dir: string, leases: { path: string; data: Buffer; stat: NodeStat }[]): Promise<Scanned> {
+    leases.sort((a, b) => a.stat.ctime - b.stat.ctime || a.stat.czxid.localeCompare(b.stat.czxid));
+    const max = await this.getDataOrNull(dir);
+    const described = leases.map((l) => describeNode(l.data, l.stat));
+    const first = described[0]!;
+    const info: LockInfo = {
+      backend: this.id,
+      key: dir,
+      format: 'kazoo-semaphore',
+      kind: 'semaphore',
+      owner: first.owner,
+      holders: leases.map((l, i) => ({ owner: described[i]!.owner, fence: l.stat.czxid, acquiredAt: l.stat.ctime })),
+      fence: leases[0]!.stat.czxid,
+      acquiredAt: first.ctime,
+      expiresAt: null,
+      ttlMs: null,
+      waiters: [],
+      health: 'ok',
+      meta: {
+        maxLeases: max ? dataText(max.data) : null,
+        queue: `${dir}-__lock__ (kazoo Lock of the acquirers)`,
+        fenceIs: 'czxid of each lease node',
+      },
+    };
+    return {
+      info,
+      nodes: leases.map((l, i) => ({ path: l.path, version: l.stat.version, fence: l.stat.czxid, owner: described[i]!.owner, ctime: l.stat.ctime })),
+    };
+  }
+
+  private warning(key: string, text: string): LockInfo {
+    return {
+      backend: this.id,
+      key,
+      format: 'unknown',
+      kind: 'mutex',
+      owner: null,
+      holders: [],
+      fence: null,
+      acquiredAt: null,
+      expiresAt: null,
+      ttlMs: null,
+      waiters: [],
+      health: 'unknown',
+      meta: { warning: text },
+    };
+  }
+
+  private tooMany(key: string, n: number): LockInfo {
+    return this.warning(
+      key,
+      `${n} children: over the bound of ${this.maxChildren}, not read (getChildren has no paging; one oversized reply can break clients and load the server)`,
+    );
+  }
+
+  async forceRelease(key: string, expect: ForceReleaseExpectation = {}): Promise<ForceReleaseResult> {
+    const path = this.lockPath(key);
+    this.assertOpen();
+    try {
+      const s = await this.read(path);
+      if (!s || !s.nodes.length) return { status: 'not-found' };
+      const target = expect.fence !== undefined ? s.nodes.find((n) => n.fence === expect.fence) : s.nodes[0];
+      if (!target || (expect.owner !== undefined && target.owner !== expect.owner)) {
+        return { status: 'changed', lock: s.info };
+      }
+      try {
+        // The exact node the operator saw, at the version read: never the parent, so the next
+        // waiter wakes by its own watch on this node.
+        await this.zk.remove(target.path, target.version);
+      } catch (err) {
+        if (isNoNode(err) || isBadVersion(err)) {
+          const now = await this.read(path);
+          return now ? { status: 'changed', lock: now.info } : { status: 'not-found' };
+        }
+        throw err;
+      }
+      this.forcedNodes.set(target.path, Date.now());
+      if (this.forcedNodes.size > 1000) this.forcedNodes.delete(this.forcedNodes.keys().next().value!);
+      const lock: LockInfo = { ...s.info, meta: { ...s.info.meta, forcedNode: target.path, notice: FORCE_NOTE } };
+      return { status: 'released', lock };
+    } catch (err) {
+      throw unavailable(err, `cannot release "${key}"`);
+    }
+  }
+
+  watch(onChange: (change: LockChange) => void): Unsubscribe {
+    this.assertOpen();
+    return this.watcher.subscribe(onChange);
+  }
+
+  async ping(): Promise<number> {
+    this.assertOpen();
+    const t0 = performance.now();
+    try {
+      await this.zk.exists('/');
+    } catch (err) {
+      throw unavailable(err, 'ping failed');
+    }
+    return performance.now() - t0;
+  }
+
+  // ---- lifecycle ------------------------------------------------------------------------------
+
+  close(): Promise<void> {
+    this.closing ??= this.doClose();
+    return this.closing;
+  }
+
+  private async doClose(): Promise<void> {
+    const closedErr = new BackendUnavailableError(`backend "${this.id}" is closed`);
+    for (const w of [...this.waiters]) w.cancel(closedErr);
+    this.watcher.stop();
+    await Promise.allSettled([...this.held].map(({ handle }) => handle.release()));
+    for (const { handle } of [...this.held]) handle.markLost('closed');
+    // Let the queued deletes of waiters that just gave up go out before the session closes.
+    await new Promise((r) => setTimeout(r, 0));
+    this.zk.close();
+  }
+
+  isClosed(): boolean {
+    return this.closing !== undefined;
+  }
+
+  private assertOpen(): void {
+    if (this.closing) throw new BackendUnavailableError(`backend "${this.id}" is closed`);
+  }
+}
+
+/**
+ * watch(): one-shot child watches on the roots and every persistent node under them (lock parents
+ * included, even empty ones), re-armed by the re-read that each notification triggers: the re-read
+ * (getChildren with a new watch) returns the state after the change, so nothing between the event
+ * and the re-arm is missed. Changes are found by diffing each directory's locks with the last read.
+ * A directory's reads never overlap (a notification during a read schedules one more read); a
+ * failed read is retried once a second, never in a loop.
+ */
+class TreeWatcher {
+  private subscribers = new Set<(c: LockChange) => void>();
+  private dirs = new Map<string, DirState>();
+  private snapshot = new Map<string, { dir: string; scanned: Scanned; holderPath: string; acquiredEst: number }>();
+  private generation = 0;
+
+  constructor(
+    private readonly backend: ZooKeeperLockBackend,
+    private readonly zk: ZkSession,
+    private readonly roots: string[],
+    private readonly maxDirs: number,
+  ) {}
+
+  subscribe(fn: (c: LockChange) => void): Unsubscribe {
+    this.subscribers.add(fn);
+    if (this.subscribers.size === 1) {
+      this.generation++;
+      for (const r of this.roots) this.queue(r, true);
+    }
+    return () => {
+      this.subscribers.delete(fn);
+      if (this.subscribers.size === 0) this.stop();
+    };
+  }
+
+  stop(): void {
+    this.subscribers.clear();
+    this.generation++; // pending one-shot watches fire once more and are ignored
+    for (const d of this.dirs.values()) clearTimeout(d.retry);
+    this.dirs.clear();
+    this.snapshot.clear();
+  }
+
+  rescanAll(): void {
+    if (!this.subscribers.size) return;
+    for (const d of this.dirs.keys()) this.queue(d, false);
+  }
+
+  private queue(dir: string, silentFirst: boolean): void {
+    if (!this.subscribers.size || this.backend.isClosed()) return;
+    let d = this.dirs.get(dir);
+    if (!d) {
+      if (this.dirs.size >= this.maxDirs) return; // bound: see ZooKeeperBackendOptions.maxNodes
+      const gen = this.generation;
+      d = { first: true, silentFirst, running: false, dirty: false, retry: undefined, watch: () => gen === this.generation && this.queue(dir, false) };
+      this.dirs.set(dir, d);
+    }
+    if (d.running) {
+      d.dirty = true;
+      return;
+    }
+    void this.scan(dir, d);
+  }
+
+  private async scan(dir: string, d: DirState): Promise<void> {
+    d.running = true;
+    const gen = this.generation;
+    try {
+      const r = await this.backend.scanDir(dir, d.watch);
+      if (gen !== this.generation) return;
+      const silent = d.first && d.silentFirst;
+      d.first = false;
+      if (!r) {
+        if (this.roots.includes(dir)) {
+          const stat = await this.zk.exists(dir, d.watch); // wait for the root to be created
+          if (stat) d.dirty = true;
+        } else this.dirs.delete(dir);
+        this.diff(dir, [], silent);
+        return;
+      }
+      // Warning entries (a parent over the children bound) are for list(), not events.
+      this.diff(dir, r.locks.filter((s) => s.info.format !== 'unknown'), silent);
+      for (const sub of r.subdirs) if (!this.dirs.has(sub.path)) this.queue(sub.path, silent);
+    } catch {
+      if (gen !== this.generation) return;
+      clearTimeout(d.retry);
+      d.retry = setTimeout(() => this.queue(dir, false), 1000);
+      d.retry.unref?.();
+    } finally {
+      d.running = false;
+      if (d.dirty && gen === this.generation) {
+        d.dirty = false;
+        this.queue(dir, false);
+      }
+    }
+  }
+
+  private diff(dir: string, locks: Scanned[], silent: boolean): void {
+    const now = Date.now();
+    const current = new Map(locks.map((s) => [s.info.key, s] as const));
+    const keys = new Set<string>(current.keys());
+    for (const [k, v] of this.snapshot) if (v.dir === dir) keys.add(k);
+    for (const key of keys) {
+      const prev = this.snapshot.get(key);
+      const cur = current.get(key);
+      const holderPath = cur?.nodes[0]?.path ?? '';
+      if (prev && (!cur || prev.holderPath !== holderPath)) {
+        const forced = this.backend.forcedNodes.has(prev.holderPath);
+        if (!silent) this.emit({ type: forced ? 'forced' : 'released', backend: this.backend.id, key, lock: prev.scanned.info, at: now, heldMs: Math.max(0, now - prev.acquiredEst) });
+      }
+      if (!cur) {
+        this.snapshot.delete(key);
+        continue;
+      }
+      const ctime = cur.nodes[0]?.ctime ?? now;
+      if (!prev || prev.holderPath !== holderPath) {
+        // A holder that took over from another one got the lock about now; a first holder when it
+        // queued (its ctime). Approximate: ZooKeeper records neither.
+        const acquiredEst = prev ? Math.max(ctime, now) : Math.min(ctime, now);
+        this.snapshot.set(key, { dir, scanned: cur, holderPath, acquiredEst });
+        if (!silent) this.emit({ type: 'acquired', backend: this.backend.id, key, lock: cur.info, at: now, waitedMs: Math.max(0, acquiredEst - ctime) });
+      } else {
+        const changed = JSON.stringify(prev.scanned.info.waiters) !== JSON.stringify(cur.info.waiters) || prev.scanned.info.holders.length !== cur.info.holders.length;
+        this.snapshot.set(key, { ...prev, scanned: cur });
+        if (changed && !silent) this.emit({ type: 'changed', backend: this.backend.id, key, lock: cur.info, at: now });
+      }
+    }
+  }
+
+  private emit(c: LockChange): void {
+    for (const s of [...this.subscribers]) {
+      try {
+        s(c);
+      } catch {
+        // One failing subscriber must not starve the others.
+      }
+    }
+  }
+}
+
+interface DirState {
+  first: boolean;
+  silentFirst: boolean;
+  running: boolean;
+  dirty: boolean;
+  retry: NodeJS.Timeout | undefined;
+  watch: () => void;
+}
+
+function describeNode(data: Buffer, stat: NodeStat) {
+  const ours = parseLockdeckData(data);
+  const text = ours ? ours.owner : dataText(data);
+  const owner = ours ? ours.owner : text && stat.session ? `${text} (session 0x${stat.session})` : text ?? (stat.session ? `session 0x${stat.session}` : null);
+  return { ours: ours !== null, owner, session: stat.session, ctime: stat.ctime, czxid: stat.czxid, labels: ours?.labels };
+}
+
+/** The fence of a sequential node: its sequence number, as a decimal integer. */
+function fenceOf(node: string): string {
+  const c = parseContender(node.slice(node.lastIndexOf('/') + 1));
+  if (!c) throw new LockError(`not a sequential lock node: ${node}`);
+  return String(c.seq);
+}
+
+/** Validates a ZooKeeper path (absolute, no empty, "." or ".." segments, no trailing slash). */
+function normalizePath(p: string, what: string): string {
+  if (!p.startsWith('/')) throw new InvalidArgumentError(`${what} must be an absolute ZooKeeper path, got "${p}"`);
+  if (p === '/') return p;
+  const segs = p.slice(1).split('/');
+  for (const s of segs) {
+    if (s === '' || s === '.' || s === '..') throw new InvalidArgumentError(`${what} "${p}" has an empty, "." or ".." segment`);
+    // eslint-disable-next-line no-control-regex
+    if (/[\u0000-\u001f\u007f-\u009f\ud800-\uf8ff\ufff0-\uffff]/.test(s)) throw new InvalidArgumentError(`${what} "${p}" has a character ZooKeeper refuses`);
+  }
+  return p;
+}
+
+/** Runs `fn` over `items` with at most READ_BATCH requests in flight (the client pipelines them). */
+async function batched<T, R>(items: readonly T[], fn: (t: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = [];
+  for (let i = 0; i < items.length; i += READ_BATCH) out.push(...(await Promise.all(items.slice(i, i + READ_BATCH).map(fn))));
+  return out;
+}
+
+function unavailable(err: unknown, what: string): LockError {
+  if (err instanceof LockError) return err;
+  const msg = err instanceof Error ? err.message : String((err as { toString(): string })?.toString?.() ?? err);
+  return new BackendUnavailableError(`${what}: ${msg}`, { cause: err });
+}
+

@@ -1,0 +1,160 @@
+/**
+ * The ZooKeeper backend beyond the contract: the layout rules, big parents, name validation.
+ */
+import zookeeper from 'node-zookeeper-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { inject } from 'vitest';
+
+import { createBackend } from '../lib/backends';
+import { createZooKeeperBackend } from '../lib/backends/zookeeper';
+import { arrange, contendersOf } from '../lib/backends/zookeeper/layout';
+import { InvalidArgumentError, LockLostError, type LockBackend, type LockChange } from '../lib/locks';
+import { randomId } from '../lib/locks/util';
+import { eventually } from './contract';
+
+const seq = (n: number) => String(n).padStart(10, '0');
+
+describe('ZooKeeper lock layouts', () => {
+  it('a writer holds only when lowest; readers hold until the first writer; leases all hold', () => {
+    const order = (names: string[]) => {
+      const { holders, waiters } = arrange(contendersOf(names).contenders);
+      return { holders: holders.map((c) => c.name), waiters: waiters.map((c) => c.name) };
+    };
+    expect(order([`_c_b-lock-${seq(3)}`, `_c_a-lock-${seq(1)}`, `x__lock__${seq(2)}`])).toEqual({
+      holders: [`_c_a-lock-${seq(1)}`],
+      waiters: [`x__lock__${seq(2)}`, `_c_b-lock-${seq(3)}`],
+    });
+    expect(order([`r1__rlock__${seq(1)}`, `r2__rlock__${seq(2)}`, `w__lock__${seq(3)}`, `r3__rlock__${seq(4)}`])).toEqual({
+      holders: [`r1__rlock__${seq(1)}`, `r2__rlock__${seq(2)}`],
+      waiters: [`w__lock__${seq(3)}`, `r3__rlock__${seq(4)}`],
+    });
+    // Curator's downgrade: a read node re-using its write node's sequence holds with it.
+    expect(order([`_c_u-__WRIT__${seq(5)}`, `_c_u-__READ__${seq(5)}`, `_c_v-__READ__${seq(6)}`])).toEqual({
+      holders: [`_c_u-__WRIT__${seq(5)}`, `_c_u-__READ__${seq(5)}`],
+      waiters: [`_c_v-__READ__${seq(6)}`],
+    });
+    expect(order([`_c_a-lease-${seq(1)}`, `_c_b-lease-${seq(2)}`]).holders).toHaveLength(2);
+    expect(contendersOf(['leases', 'locks', `_c_x-latch-${seq(1)}`]).contenders).toEqual([]);
+  });
+});
+
+describe('ZooKeeper backend', { timeout: 60_000 }, () => {
+  const root = `/zk-${randomId(4).replace(/[^A-Za-z0-9]/g, 'x')}`;
+  let connect: string;
+  let zk: LockBackend;
+  let raw: zookeeper.Client;
+
+  const rawCall = <T>(fn: (cb: (err: unknown, v?: T) => void) => void) =>
+    new Promise<T>((resolve, reject) => fn((err, v) => (err ? reject(err) : resolve(v as T))));
+
+  beforeAll(async () => {
+    connect = inject('zookeeperConnect');
+    zk = createZooKeeperBackend({ id: 'zk', type: 'zookeeper', connect, roots: [root] });
+    raw = zookeeper.createClient(connect, { sessionTimeout: 10_000 });
+    await new Promise<void>((r) => {
+      raw.once('connected', () => r());
+      raw.connect();
+    });
+  });
+
+  afterAll(async () => {
+    await zk?.close();
+    raw?.close();
+  });
+
+  it('is created by the registry from its configuration', async () => {
+    const b = createBackend({ id: 'zk-reg', type: 'zookeeper', connect, roots: [root] });
+    expect(b.type).toBe('zookeeper');
+    expect(b.capabilities).toMatchObject({ ttl: false, fencing: true, fifo: true, notifiesHolderOnForce: true });
+    expect(await b.ping()).toBeLessThan(1000);
+    await b.close();
+  });
+
+  it('takes relative names under the first root and refuses paths ZooKeeper would refuse', async () => {
+    const h = await zk.acquire('jobs/nightly', { ttlMs: 5000 });
+    const info = await zk.get(`${root}/jobs/nightly`);
+    expect(info?.key).toBe(`${root}/jobs/nightly`);
+    expect((await zk.get('jobs/nightly'))?.fence).toBe(h.fence);
+    // Curator-compatible node name.
+    expect(String(info?.meta?.node)).toMatch(/^_c_[0-9a-f-]{36}-lock-\d{10}$/);
+    await h.release();
+    await expect(zk.acquire('/a//b')).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(zk.acquire('/a/../b')).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(zk.acquire('a/')).rejects.toBeInstanceOf(InvalidArgumentError);
+  });
+
+  it('reads a parent with 20,000 contenders once, showing the first waiters, and skips one over the bound', async () => {
+    const p = `${root}/big`;
+    await rawCall<string>((cb) => raw.mkdirp(p, cb));
+    const total = 20_000;
+    // Persistent sequential kazoo-style contenders, 1000 per multi request.
+    for (let i = 0; i < total; i += 1000) {
+      const tx = raw.transaction();
+      for (let j = 0; j < 1000; j++) tx.create(`${p}/${'ab'.repeat(16)}__lock__`, Buffer.from(`c${i + j}`), zookeeper.CreateMode.PERSISTENT_SEQUENTIAL);
+      await rawCall((cb) => tx.commit(cb));
+    }
+    try {
+      const t0 = performance.now();
+      const info = (await zk.get(p))!;
+      const ms = performance.now() - t0;
+      expect(info).toMatchObject({ format: 'kazoo-lock', owner: 'c0', health: 'orphaned' });
+      expect(info.waiters).toHaveLength(100);
+      expect(info.meta).toMatchObject({ contenders: total, waitersTotal: total - 1 });
+      expect(ms).toBeLessThan(5000);
+
+      const bounded = createZooKeeperBackend({ id: 'zk', type: 'zookeeper', connect, roots: [root] }, { maxChildren: 5000 });
+      try {
+        const listed = await bounded.list({ q: 'big' });
+        expect(listed).toHaveLength(1);
+        expect(listed[0]).toMatchObject({ key: p, format: 'unknown', health: 'unknown' });
+        expect(String(listed[0]!.meta?.warning)).toMatch(/20000 children: over the bound of 5000/);
+      } finally {
+        await bounded.close();
+      }
+    } finally {
+      const children = await rawCall<string[]>((cb) => raw.getChildren(p, cb));
+      for (let i = 0; i < children.length; i += 1000) {
+        const tx = raw.transaction();
+        for (const c of children.slice(i, i + 1000)) tx.remove(`${p}/${c}`, -1);
+        await rawCall((cb) => tx.commit(cb));
+      }
+    }
+  });
+
+  it('reports a forced release to watchers as forced, and the next waiter gets the lock', async () => {
+    const other = createZooKeeperBackend({ id: 'zk', type: 'zookeeper', connect, roots: [root] });
+    const seen: LockChange[] = [];
+    const k = `${root}/watched/forced`;
+    const stop = zk.watch((c) => c.key === k && seen.push(c));
+    try {
+      await new Promise((r) => setTimeout(r, 100));
+      const h = await other.acquire(k);
+      const waiting = other.acquire(k, { waitMs: 10_000 });
+      await eventually(() => seen.some((c) => c.type === 'acquired'), 5000, 'acquired event');
+      const res = await zk.forceRelease(k, { fence: h.fence });
+      expect(res.status).toBe('released');
+      await eventually(() => h.signal.aborted, 2000, 'holder told');
+      expect((h.signal.reason as LockLostError).reason).toBe('forced');
+      const next = await waiting;
+      await eventually(() => seen.some((c) => c.type === 'forced') && seen.filter((c) => c.type === 'acquired').length === 2, 5000, 'forced event');
+      expect(seen.find((c) => c.type === 'forced')!.lock?.fence).toBe(h.fence);
+      await next.release();
+    } finally {
+      stop();
+      await other.close();
+    }
+  });
+
+  it('gives the lock up when the handle lets its lease lapse, so the next waiter gets it', async () => {
+    const other = createZooKeeperBackend({ id: 'zk', type: 'zookeeper', connect, roots: [root] });
+    try {
+      const h = await zk.acquire('lapse', { ttlMs: 200, autoRenew: false });
+      const next = await other.acquire('lapse', { waitMs: 5000 });
+      expect(h.held).toBe(false);
+      expect(Number(next.fence)).toBeGreaterThan(Number(h.fence));
+      await next.release();
+    } finally {
+      await other.close();
+    }
+  });
+});
