@@ -9,7 +9,8 @@ import { createSqliteBackend } from '../lib/backends/sqlite';
 import { withLock } from '../lib/locks';
 import { Scheduler } from '../lib/scheduler';
 
-const backend = createSqliteBackend({ id: 'local', type: 'sqlite', path: '.lockdeck/locks.db' });
+// LOCKDECK_DEMO_DB: another store file (the e2e test runs the fleet against its own console's).
+const backend = createSqliteBackend({ id: 'local', type: 'sqlite', path: process.env.LOCKDECK_DEMO_DB || '.lockdeck/locks.db' });
 const [role, instance = 'demo'] = process.argv.slice(2);
 const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve) => {

@@ -8,6 +8,8 @@ import { cn } from '@/lib/utils';
 const LINKS = [
   { href: '/', label: 'Overview', match: (p: string) => p === '/' },
   { href: '/locks', label: 'Locks', match: (p: string) => p === '/locks' || p === '/lock' },
+  { href: '/contention', label: 'Contention', match: (p: string) => p === '/contention' || p.startsWith('/contention/') },
+  { href: '/scheduler', label: 'Scheduler', match: (p: string) => p === '/scheduler' },
   { href: '/audit', label: 'Audit', match: (p: string) => p === '/audit' },
 ];
 

@@ -6,6 +6,10 @@
 import type {
   AuditEntry,
   BackendStatus,
+  ContentionRanking,
+  LockContention,
+  SchedulerOverview,
+  WindowName,
   HistoryEvent,
   LockInfo,
   LockList,
@@ -93,6 +97,10 @@ export const api = {
     apiFetch<{ now: number; history: HistoryEvent[] }>(`/api/locks/history${query({ backend, key })}`, { signal }),
   audit: (filter: AuditFilter & { before?: number; limit?: number }, signal?: AbortSignal) =>
     apiFetch<{ entries: AuditEntry[] }>(`/api/audit${query({ ...filter })}`, { signal }),
+  contention: (window: WindowName, signal?: AbortSignal) => apiFetch<ContentionRanking>(`/api/contention${query({ window, limit: 50 })}`, { signal }),
+  contentionLock: (backend: string, key: string, window: WindowName, signal?: AbortSignal) =>
+    apiFetch<LockContention>(`/api/contention/lock${query({ backend, key, window })}`, { signal }),
+  scheduler: (signal?: AbortSignal) => apiFetch<SchedulerOverview>('/api/scheduler', { signal }),
   release: (body: ReleaseRequest) => apiFetch<ReleaseAnswer>('/api/locks/release', { method: 'POST', body }),
   login: (token: string) => apiFetch<{ role: SessionInfo['role']; readOnly: boolean; expiresAt: number }>('/api/login', { method: 'POST', body: { token } }),
   logout: () => apiFetch<{ ok: true }>('/api/logout', { method: 'POST', body: {} }),

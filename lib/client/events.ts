@@ -14,6 +14,13 @@
  *   send the person to the login page rather than retry forever.
  * - The connection's state ("live", "reconnecting" and since when) is a small external store for
  *   the header and the pages (`useConnection`).
+ * - `ping` (every server heartbeat) refreshes the server-clock offset and proves the stream alive:
+ *   when neither a ping nor anything else arrived for {@link DEAD_AFTER_HEARTBEATS} heartbeats, a
+ *   proxy or a sleeping laptop left a dead connection that the browser still thinks is open, and
+ *   we drop it and reconnect (to a fresh snapshot).
+ * - The scheduler and contention views are aggregates, not in the cache as locks are: lock events
+ *   invalidate them, throttled ({@link SCHEDULER_REFRESH_MS} for `job/…` locks,
+ *   {@link CONTENTION_REFRESH_MS} for any), and only queries on screen refetch.
  */
 import { useEffect, useSyncExternalStore } from 'react';
 import { useQueryClient, type QueryClient } from '@tanstack/react-query';
@@ -23,12 +30,15 @@ import { observeServerTime } from './clock';
 import { liveLog } from './live-log';
 import { applyBackendStatus, applyLiveEvents, type LiveEvent, type LocksState } from './live-state';
 import { queryKeys, type LockDetailData } from './queries';
-import type { BackendStatus, HistoryEvent, SnapshotEvent } from './types';
+import type { BackendStatus, HistoryEvent, PingEvent, SnapshotEvent } from './types';
 
 const FLUSH_MS = 50;
 const LOCK_EVENTS = ['acquired', 'released', 'expired', 'forced', 'changed'] as const;
 const REMOVING = new Set<string>(['released', 'expired', 'forced']);
 const MAX_BACKOFF_MS = 5_000;
+const DEAD_AFTER_HEARTBEATS = 2.5;
+const SCHEDULER_REFRESH_MS = 2_000;
+const CONTENTION_REFRESH_MS = 10_000;
 
 export type ConnectionState = 'connecting' | 'live' | 'reconnecting';
 
@@ -73,6 +83,10 @@ class LiveConnection {
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private attempt = 0;
   private stopped = false;
+  private heartbeatMs: number | null = null;
+  private watchdog: ReturnType<typeof setTimeout> | undefined;
+  private lastInvalidated = { scheduler: 0, contention: 0 };
+  private pendingInvalidate: { scheduler?: ReturnType<typeof setTimeout>; contention?: ReturnType<typeof setTimeout> } = {};
 
   constructor(private readonly qc: QueryClient) {}
 
@@ -83,6 +97,9 @@ class LiveConnection {
 
   stop(): void {
     this.stopped = true;
+    clearTimeout(this.watchdog);
+    clearTimeout(this.pendingInvalidate.scheduler);
+    clearTimeout(this.pendingInvalidate.contention);
     clearTimeout(this.retryTimer);
     clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
@@ -90,20 +107,39 @@ class LiveConnection {
     this.es = null;
   }
 
+  /** Re-arms the dead-stream timer: called for everything the stream delivers. */
+  private alive(es: EventSource): void {
+    clearTimeout(this.watchdog);
+    if (this.heartbeatMs === null || this.es !== es) return;
+    this.watchdog = setTimeout(() => {
+      if (this.es !== es || this.stopped) return;
+      this.reconnectLater();
+    }, this.heartbeatMs * DEAD_AFTER_HEARTBEATS + 1000);
+  }
+
   private open(): void {
     if (this.stopped) return;
     const es = new EventSource('/api/events');
     this.es = es;
+    es.addEventListener('ping', (m) => {
+      const ping = JSON.parse((m as MessageEvent<string>).data) as PingEvent;
+      observeServerTime(ping.now);
+      if (Number.isFinite(ping.heartbeatMs) && ping.heartbeatMs > 0) this.heartbeatMs = ping.heartbeatMs;
+      this.alive(es);
+    });
     es.addEventListener('snapshot', (m) => {
       const snapshot = JSON.parse((m as MessageEvent<string>).data) as SnapshotEvent;
       const receivedAt = Date.now();
       observeServerTime(snapshot.now, receivedAt);
+      if (snapshot.heartbeatMs && snapshot.heartbeatMs > 0) this.heartbeatMs = snapshot.heartbeatMs;
+      this.alive(es);
       this.attempt = 0;
       this.enqueue({ kind: 'snapshot', snapshot, receivedAt });
       setConnection({ state: 'live', lastSyncAt: receivedAt, droppedAt: null, snapshots: connection.snapshots + 1 });
     });
     for (const type of LOCK_EVENTS) {
       es.addEventListener(type, (m) => {
+        this.alive(es);
         const event = JSON.parse((m as MessageEvent<string>).data) as HistoryEvent;
         this.enqueue({ kind: 'lock', event, receivedAt: Date.now() });
       });
@@ -124,6 +160,7 @@ class LiveConnection {
   }
 
   private reconnectLater(): void {
+    clearTimeout(this.watchdog);
     this.es?.close();
     this.es = null;
     if (this.stopped) return;
@@ -161,6 +198,8 @@ class LiveConnection {
     let refetchLocks = false;
     let auditChanged = false;
     let reconnected = false;
+    let jobsChanged = false;
+    let locksChanged = false;
     for (const e of batch) {
       if (e.kind === 'snapshot') {
         qc.setQueryData<BackendStatus[]>(queryKeys.backends(), e.snapshot.backends);
@@ -172,6 +211,8 @@ class LiveConnection {
       } else {
         const ev = e.event;
         if (ev.type === 'forced') auditChanged = true;
+        if (ev.type !== 'changed') locksChanged = true;
+        if (ev.key.startsWith('job/')) jobsChanged = true;
         qc.setQueryData<LockDetailData>(queryKeys.lock(ev.backend, ev.key), (old) => {
           if (!old) return old;
           const seen = ev.id !== 0 && old.history.some((h) => h.id === ev.id);
@@ -188,6 +229,21 @@ class LiveConnection {
     if (auditChanged) void qc.invalidateQueries({ queryKey: queryKeys.auditRoot() });
     // What happened while the stream was down is in the snapshot, but not in the histories.
     if (reconnected) void qc.invalidateQueries({ queryKey: queryKeys.lockRoot() });
+    if (jobsChanged || reconnected) this.invalidateThrottled('scheduler', SCHEDULER_REFRESH_MS);
+    if (locksChanged || reconnected) this.invalidateThrottled('contention', CONTENTION_REFRESH_MS);
+  }
+
+  /** Invalidates the scheduler or contention queries at most once per `everyMs` (trailing call kept). */
+  private invalidateThrottled(what: 'scheduler' | 'contention', everyMs: number): void {
+    if (this.pendingInvalidate[what]) return;
+    const run = () => {
+      this.pendingInvalidate[what] = undefined;
+      this.lastInvalidated[what] = Date.now();
+      void this.qc.invalidateQueries({ queryKey: what === 'scheduler' ? queryKeys.scheduler() : queryKeys.contentionRoot() });
+    };
+    const wait = this.lastInvalidated[what] + everyMs - Date.now();
+    if (wait <= 0) run();
+    else this.pendingInvalidate[what] = setTimeout(run, wait);
   }
 }
 

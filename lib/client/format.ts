@@ -89,3 +89,19 @@ export function shortHash(hash: string): string {
 export function isHashKey(key: string): boolean {
   return /hash$/i.test(key);
 }
+
+/** A short measured duration, ms precision where it matters: `0 ms`, `12 ms`, `1.24 s`, `4m 03s`. */
+export function formatMs(ms: number | null | undefined): string {
+  if (ms === null || ms === undefined || !Number.isFinite(ms)) return '—';
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  if (ms < 10_000) return `${(ms / 1000).toFixed(2)} s`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
+  return formatDuration(ms);
+}
+
+const shortTimeFmt = new Intl.DateTimeFormat('en-GB', { hour: '2-digit', minute: '2-digit', hour12: false });
+
+/** `14:03` in the browser's time zone (chart axes). */
+export function formatShortTime(epochMs: number): string {
+  return shortTimeFmt.format(epochMs);
+}

@@ -12,7 +12,7 @@ import { api, isApiError, type AuditFilter } from './api';
 import { observeServerTime } from './clock';
 import { liveLog } from './live-log';
 import { applyLiveEvents, stateFromList, type LocksState } from './live-state';
-import type { HistoryEvent, LockInfo } from './types';
+import type { HistoryEvent, LockInfo, WindowName } from './types';
 
 export const queryKeys = {
   all: ['lockdeck'] as const,
@@ -23,6 +23,10 @@ export const queryKeys = {
   lock: (backend: string, key: string) => [...queryKeys.all, 'lock', backend, key] as const,
   auditRoot: () => [...queryKeys.all, 'audit'] as const,
   audit: (filter: AuditFilter) => [...queryKeys.all, 'audit', filter] as const,
+  contentionRoot: () => [...queryKeys.all, 'contention'] as const,
+  contention: (window: WindowName) => [...queryKeys.all, 'contention', 'ranking', window] as const,
+  contentionLock: (backend: string, key: string, window: WindowName) => [...queryKeys.all, 'contention', 'lock', backend, key, window] as const,
+  scheduler: () => [...queryKeys.all, 'scheduler'] as const,
 };
 
 export const sessionQuery = () =>
@@ -106,4 +110,49 @@ export const auditQuery = (filter: AuditFilter) =>
     getNextPageParam: (last) => (last.length === AUDIT_PAGE ? last[last.length - 1]!.id : undefined),
     staleTime: 10_000,
     refetchInterval: 60_000,
+  });
+
+/**
+ * Contention statistics are aggregates over minutes to hours: the event stream invalidates them
+ * (throttled, events.ts) and a slow refresh covers the rest.
+ */
+export const contentionQuery = (window: WindowName) =>
+  queryOptions({
+    queryKey: queryKeys.contention(window),
+    queryFn: async ({ signal }) => {
+      const r = await api.contention(window, signal);
+      observeServerTime(r.now);
+      return r;
+    },
+    staleTime: 5_000,
+    refetchInterval: 15_000,
+    placeholderData: (prev) => prev,
+  });
+
+export const contentionLockQuery = (backend: string, key: string, window: WindowName) =>
+  queryOptions({
+    queryKey: queryKeys.contentionLock(backend, key, window),
+    queryFn: async ({ signal }) => {
+      const r = await api.contentionLock(backend, key, window, signal);
+      observeServerTime(r.now);
+      return r;
+    },
+    staleTime: 5_000,
+    refetchInterval: 15_000,
+    // Switching the window keeps this lock's charts up until the new ones arrive.
+    placeholderData: (prev) => (prev && prev.backend === backend && prev.key === key ? prev : undefined),
+    retry: (count, err) => !isApiError(err) || (err.status >= 500 && count < 2),
+  });
+
+/** Jobs and occurrences: invalidated by `job/…` lock events (throttled), else every 10 s. */
+export const schedulerQuery = () =>
+  queryOptions({
+    queryKey: queryKeys.scheduler(),
+    queryFn: async ({ signal }) => {
+      const r = await api.scheduler(signal);
+      observeServerTime(r.now);
+      return r;
+    },
+    staleTime: 2_000,
+    refetchInterval: 10_000,
   });

@@ -17,7 +17,26 @@ export type { BackendStatus } from '@/lib/console/registry';
 export type { HistoryEvent } from '@/lib/console/history';
 export type { AuditEntry, AuditResult } from '@/lib/console/audit';
 export type { LockList } from '@/lib/console/inventory';
-export type { SnapshotEvent } from '@/lib/console/events';
+export type { PingEvent, SnapshotEvent } from '@/lib/console/events';
+export type {
+  ContentionRanking,
+  Distribution,
+  HistogramBucket,
+  LockContention,
+  RankedLock,
+  SeriesPoint,
+  WindowName,
+} from '@/lib/console/contention';
+export type {
+  InstanceView,
+  JobView,
+  OccurrenceRun,
+  OccurrenceState,
+  OccurrenceView,
+  SchedulerBackendView,
+  SchedulerOverview,
+  StuckReason,
+} from '@/lib/console/scheduler';
 
 import type { Role } from '@/lib/console/session';
 import type { LockInfo } from '@/lib/locks/types';

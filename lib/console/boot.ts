@@ -7,7 +7,8 @@ import 'server-only';
  *  2. makes sure a token exists; with none configured, generates an operator token and prints
  *     the login URL that carries it;
  *  3. opens console.db and the backends (connections in the background; a backend that is down
- *     does not stop the console), starts the health loop;
+ *     does not stop the console), starts the health loop and the event hub (watches and
+ *     reconcile), so history and contention statistics accumulate from server start;
  *  4. closes everything on SIGTERM/SIGINT.
  * Everything it makes is a globalThis singleton, so the route handlers' module graph uses the
  * same objects; anything the routes need is also made lazily if `register()` never ran.
@@ -66,6 +67,8 @@ export function bootConsole(): void {
         if (t && t.length < 16) log(`warning: ${name} is only ${t.length} characters; use 16 or more random characters`);
       }
     }
+
+    getEventHub().ensureStarted();
 
     let stopping = false;
     const stop = () => {

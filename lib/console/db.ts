@@ -6,7 +6,12 @@ import 'server-only';
  * record and audit while a store is down, and its bookkeeping must not contend with lock traffic.
  *
  * Tables
- *  - `history`: one row per lock change seen (watch or reconcile), bounded per key and in total.
+ *  - `history`: one row per lock change seen (watch or reconcile), bounded per key and in total;
+ *    `waited_ms` / `held_ms` where the change said (layout 2).
+ *  - `lock_activity`: the compact stream behind the contention statistics (contention.ts): one
+ *    row per acquired / released / expired / forced, with waited or held ms. Bounded by age and
+ *    in total, not per key (a hot lock must keep its whole window).
+ *  - `waiter_samples`: a lock's waiter count, written when it changes (step function).
  *  - `audit`: one row per force-release attempt. Append-only, enforced by the schema itself:
  *    triggers abort any UPDATE or DELETE, so no code path (nor a mistaken one) can rewrite it.
  */
@@ -17,7 +22,8 @@ import { join } from 'node:path';
 import { getConfig } from './config';
 import { singleton } from './singleton';
 
-const SCHEMA_VERSION = 1;
+// 2: history.waited_ms / held_ms, lock_activity, waiter_samples.
+const SCHEMA_VERSION = 2;
 
 const DDL = `
 CREATE TABLE IF NOT EXISTS history (
@@ -32,6 +38,29 @@ CREATE TABLE IF NOT EXISTS history (
   lock     TEXT
 );
 CREATE INDEX IF NOT EXISTS history_key ON history (backend, key, id);
+
+CREATE TABLE IF NOT EXISTS lock_activity (
+  id         INTEGER PRIMARY KEY AUTOINCREMENT,
+  at         INTEGER NOT NULL,
+  backend    TEXT NOT NULL,
+  key        TEXT NOT NULL,
+  type       TEXT NOT NULL,
+  waited_ms  INTEGER,
+  held_ms    INTEGER,
+  source     TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS lock_activity_key ON lock_activity (backend, key, at);
+CREATE INDEX IF NOT EXISTS lock_activity_at ON lock_activity (at);
+
+CREATE TABLE IF NOT EXISTS waiter_samples (
+  id       INTEGER PRIMARY KEY AUTOINCREMENT,
+  at       INTEGER NOT NULL,
+  backend  TEXT NOT NULL,
+  key      TEXT NOT NULL,
+  waiters  INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS waiter_samples_key ON waiter_samples (backend, key, at);
+CREATE INDEX IF NOT EXISTS waiter_samples_at ON waiter_samples (at);
 
 CREATE TABLE IF NOT EXISTS audit (
   id            INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -70,8 +99,13 @@ export function openConsoleDb(dataDir: string): Database.Database {
     if (version > SCHEMA_VERSION) {
       throw new Error(`console.db was written by a newer lockdeck (layout ${version}, this one knows ${SCHEMA_VERSION})`);
     }
-    db.exec(DDL);
-    if (version < SCHEMA_VERSION) db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    db.transaction(() => {
+      db.exec(DDL);
+      const cols = new Set((db.prepare("SELECT name FROM pragma_table_info('history')").all() as { name: string }[]).map((c) => c.name));
+      if (!cols.has('waited_ms')) db.exec('ALTER TABLE history ADD COLUMN waited_ms INTEGER');
+      if (!cols.has('held_ms')) db.exec('ALTER TABLE history ADD COLUMN held_ms INTEGER');
+      if (version < SCHEMA_VERSION) db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    }).immediate();
   } catch (err) {
     db.close();
     throw err;

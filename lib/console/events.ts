@@ -4,22 +4,27 @@ import 'server-only';
  * The event hub: one watch per backend for the whole process, fanned out to every event-stream
  * client and recorded in the history.
  *
- * - Watches start lazily, at the first stream subscription or detail/history read, and then stay
- *   open (one subscription per backend, cheap), so history keeps being recorded.
+ * - Watches start at server start (boot.ts), or lazily at the first stream subscription or
+ *   detail/history read where boot did not run, and then stay open (one subscription per
+ *   backend, cheap), so history and the contention statistics (contention.ts) accumulate from
+ *   server start, not from the first browser.
  * - `known` is the last state seen per backend and key. It fills in released/expired/forced
  *   events, which some backends send without the lock (Redis sends only the key), so history and
  *   the stream can say whose lock ended and with which fence.
- * - Reconcile: while at least one client is subscribed, every `reconcileIntervalMs` each backend
- *   that is up is listed again and diffed against `known`; whatever the watch missed (foreign
+ * - Reconcile: from the start, every `reconcileIntervalMs` each backend that is up is listed again and diffed against `known`; whatever the watch missed (foreign
  *   locks have no change feed; a renewal the store does not report; a gap while the store was
  *   down) becomes acquired/released/expired/changed events marked `source: "reconcile"`. Keys a
  *   watch reported while the listing ran are left alone, so a stale listing cannot undo a fresh
- *   push.
+ *   push. The first round is quiet (it learns the state, emits nothing). Each listing also
+ *   samples every lock's waiter count for the contention statistics. It runs whether or not a
+ *   browser is connected: foreign locks have no change feed, and their churn is only seen here.
+ * - Closed (server stopping): new streams are refused and nothing restarts.
  * - A backend that comes back up gets its watch re-opened (a Redis subscriber that failed while
  *   the server was away is not retried by the backend) and is re-listed at once.
  */
 import type { LockChange, LockEventType, LockInfo, Unsubscribe } from '../locks/types';
 import { getTuning } from './config';
+import { getContention } from './contention';
 import { getHistory, type ChangeSource, type HistoryEvent } from './history';
 import { listLocks, publicLock, type LockList } from './inventory';
 import { getMetrics } from './metrics';
@@ -62,12 +67,18 @@ export class EventHub {
   /** Last status seen per backend (absent: none yet). */
   private readonly lastUp = new Map<string, boolean>();
   private started = false;
+  private closedFlag = false;
   private reconcileTimer: NodeJS.Timeout | undefined;
   private reconciling = false;
 
-  /** Opens the watches (idempotent). */
+  /** True once {@link close} ran (the server is stopping): streams are refused. */
+  get closed(): boolean {
+    return this.closedFlag;
+  }
+
+  /** Opens the watches and starts the reconcile loop (idempotent). */
   ensureStarted(): void {
-    if (this.started) return;
+    if (this.started || this.closedFlag) return;
     this.started = true;
     const registry = getRegistry();
     registry.onStatus((s) => this.onBackendStatus(s));
@@ -75,28 +86,20 @@ export class EventHub {
       if (registry.status(id).checkedAt !== null) this.lastUp.set(id, registry.isUp(id));
       this.startWatch(id);
     }
+    // What happened before the start is not replayed as events: learn it quietly.
+    void this.reconcile({ quiet: true });
+    this.reconcileTimer = setInterval(() => void this.reconcile({ quiet: false }), getTuning().reconcileIntervalMs);
+    this.reconcileTimer.unref();
   }
 
-  /**
-   * Adds a stream client. The first one starts the reconcile loop, the last one to leave stops it.
-   */
+  /** Adds a stream client. */
   subscribe(fn: (e: StreamEvent) => void): Unsubscribe {
     this.ensureStarted();
     this.subscribers.add(fn);
     getMetrics().sseClients.set(this.subscribers.size);
-    if (!this.reconcileTimer) {
-      // What happened while nobody watched is not replayed as events: re-learn it quietly.
-      void this.reconcile({ quiet: true });
-      this.reconcileTimer = setInterval(() => void this.reconcile({ quiet: false }), getTuning().reconcileIntervalMs);
-      this.reconcileTimer.unref();
-    }
     return () => {
       this.subscribers.delete(fn);
       getMetrics().sseClients.set(this.subscribers.size);
-      if (this.subscribers.size === 0) {
-        clearInterval(this.reconcileTimer);
-        this.reconcileTimer = undefined;
-      }
     };
   }
 
@@ -143,9 +146,9 @@ export class EventHub {
     this.lastUp.set(s.id, s.status === 'up');
     // Only after an outage (or a watch that could not be opened): re-opening a healthy watch
     // would leave a gap of its own.
-    if (s.status === 'up' && (wasDown || !this.watches.has(s.id))) {
+    if (s.status === 'up' && (wasDown || !this.watches.has(s.id)) && !this.closedFlag) {
       this.startWatch(s.id);
-      if (this.subscribers.size > 0) void this.reconcileOne(s.id, false);
+      void this.reconcileOne(s.id, false);
     }
   }
 
@@ -181,8 +184,35 @@ export class EventHub {
         }
       }
     }
+    // Contention statistics: the change's durations, and the queue length it shows.
+    let waitedMs: number | undefined;
+    let heldMs: number | undefined;
+    if (change.type === 'acquired' && change.waitedMs !== undefined && Number.isFinite(change.waitedMs)) waitedMs = Math.max(0, Math.round(change.waitedMs));
+    if (change.type !== 'acquired' && change.type !== 'changed') {
+      if (change.heldMs !== undefined && Number.isFinite(change.heldMs)) heldMs = Math.max(0, Math.round(change.heldMs));
+      else if (lock?.acquiredAt != null && lock.acquiredAt <= change.at) heldMs = change.at - lock.acquiredAt;
+    }
+    try {
+      const stats = getContention();
+      stats.recordChange(id, { ...change, waitedMs, heldMs }, source, lock?.acquiredAt ?? null);
+      // An ending leaves no queue unless someone takes over, whose `acquired` follows at once.
+      stats.sampleWaiters(id, change.key, change.type === 'acquired' || change.type === 'changed' ? (lock?.waiters.length ?? 0) : 0, change.at);
+    } catch (err) {
+      console.error('[lockdeck] cannot record contention statistics:', err instanceof Error ? err.message : err);
+    }
     let event: HistoryEvent;
-    const rec = { at: change.at, type: change.type, backend: id, key: change.key, owner: lock?.owner ?? null, fence: lock?.fence ?? null, source, lock };
+    const rec = {
+      at: change.at,
+      type: change.type,
+      backend: id,
+      key: change.key,
+      owner: lock?.owner ?? null,
+      fence: lock?.fence ?? null,
+      source,
+      lock,
+      ...(waitedMs !== undefined ? { waitedMs } : {}),
+      ...(heldMs !== undefined ? { heldMs } : {}),
+    };
     try {
       event = getHistory().record(rec);
     } catch (err) {
@@ -231,6 +261,7 @@ export class EventHub {
       if (quiet) {
         if (lock && (type === 'acquired' || type === 'changed')) known.set(key, lock);
         else known.delete(key);
+        this.sample(id, key, lock && (type === 'acquired' || type === 'changed') ? lock.waiters.length : 0, now);
       } else {
         this.onChange(id, { type, backend: id, key, lock, at: now }, 'reconcile');
       }
@@ -249,6 +280,7 @@ export class EventHub {
         emit('changed', l.key, l);
       } else {
         known.set(l.key, l);
+        this.sample(id, l.key, l.waiters.length, now);
       }
     }
     if (locks.length >= RECONCILE_LIMIT) return; // a cut listing says nothing about what is gone
@@ -258,8 +290,18 @@ export class EventHub {
     }
   }
 
-  /** Ends every stream and stops every watch (shutdown). */
+  /** A waiter-count sample outside a change (reconcile); the store skips repeats. */
+  private sample(id: string, key: string, waiters: number, at: number): void {
+    try {
+      getContention().sampleWaiters(id, key, waiters, at);
+    } catch {
+      // Statistics are a convenience, as history is.
+    }
+  }
+
+  /** Ends every stream and stops every watch (shutdown); new streams are refused from now on. */
   close(): void {
+    this.closedFlag = true;
     for (const c of [...this.streamClosers]) c();
     clearInterval(this.reconcileTimer);
     for (const u of this.watches.values()) u();
@@ -279,6 +321,14 @@ const MAX_QUEUED_CHUNKS = 2000;
 
 export interface SnapshotEvent extends LockList {
   backends: BackendStatus[];
+  /** The period of `ping` events on this stream. */
+  heartbeatMs?: number;
+}
+
+/** `ping`, every heartbeat: the server clock, and the period (so the browser can tell a dead stream). */
+export interface PingEvent {
+  now: number;
+  heartbeatMs: number;
 }
 
 function frame(event: string, data: unknown): string {
@@ -324,7 +374,13 @@ export function eventStream(signal: AbortSignal): ReadableStream<Uint8Array> {
         };
         let pending: StreamEvent[] | null = [];
         const unsubscribe = hub.subscribe((e) => (pending ? pending.push(e) : sendEvent(e)));
-        const heartbeat = setInterval(() => send(`: heartbeat ${Date.now()}\n\n`), getTuning().heartbeatMs);
+        const heartbeatMs = getTuning().heartbeatMs;
+        // A comment for proxies, and a `ping` the browser sees: the server clock (its offset) and
+        // proof that the stream is alive (no ping for a few periods: reconnect).
+        const heartbeat = setInterval(() => {
+          const now = Date.now();
+          send(`: heartbeat ${now}\n\n${frame('ping', { now, heartbeatMs } satisfies PingEvent)}`);
+        }, heartbeatMs);
         const untrack = hub.trackStream(() => onAbort());
         cleanup = () => {
           if (!open) return;
@@ -343,12 +399,12 @@ export function eventStream(signal: AbortSignal): ReadableStream<Uint8Array> {
           }
         };
         signal.addEventListener('abort', onAbort, { once: true });
-        if (signal.aborted) return onAbort();
+        if (signal.aborted || hub.closed) return onAbort();
 
         send('retry: 3000\n\n');
         void (async () => {
           const [list, backends] = await Promise.all([listLocks({ limit: RECONCILE_LIMIT }), Promise.resolve(getRegistry().statuses())]);
-          send(frame('snapshot', { ...list, backends } satisfies SnapshotEvent));
+          send(frame('snapshot', { ...list, backends, heartbeatMs } satisfies SnapshotEvent));
           const queued = pending ?? [];
           pending = null;
           for (const e of queued) sendEvent(e);

@@ -30,6 +30,10 @@ export interface HistoryEvent {
   source: ChangeSource;
   /** The lock as it was after (acquired/changed) or before (released/expired/forced) the change. */
   lock: LockInfo | null;
+  /** `acquired` by a lockdeck client: how long it waited, as it reported. */
+  waitedMs?: number;
+  /** `released` / `expired` / `forced`: how long the holder had it (reported, or from acquiredAt). */
+  heldMs?: number;
 }
 
 export interface HistoryLimits {
@@ -52,6 +56,8 @@ interface Row {
   fence: string | null;
   source: string;
   lock: string | null;
+  waited_ms: number | null;
+  held_ms: number | null;
 }
 
 export class HistoryStore {
@@ -63,8 +69,8 @@ export class HistoryStore {
     private readonly limits: HistoryLimits = DEFAULT_HISTORY_LIMITS,
   ) {
     this.s = {
-      insert: db.prepare<[number, string, string, string, string | null, string | null, string, string | null]>(
-        'INSERT INTO history (at, backend, key, type, owner, fence, source, lock) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      insert: db.prepare<[number, string, string, string, string | null, string | null, string, string | null, number | null, number | null]>(
+        'INSERT INTO history (at, backend, key, type, owner, fence, source, lock, waited_ms, held_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
       ),
       trimKey: db.prepare<[string, string, string, string, number]>(
         `DELETE FROM history WHERE backend = ? AND key = ? AND id < (
@@ -77,7 +83,7 @@ export class HistoryStore {
 
   record(e: Omit<HistoryEvent, 'id'>): HistoryEvent {
     const stored = e.lock ? JSON.stringify({ ...e.lock, waiters: e.lock.waiters.slice(0, STORED_WAITERS) }) : null;
-    const { lastInsertRowid } = this.s.insert.run(e.at, e.backend, e.key, e.type, e.owner, e.fence, e.source, stored);
+    const { lastInsertRowid } = this.s.insert.run(e.at, e.backend, e.key, e.type, e.owner, e.fence, e.source, stored, e.waitedMs ?? null, e.heldMs ?? null);
     this.s.trimKey.run(e.backend, e.key, e.backend, e.key, this.limits.perKey - 1);
     if (++this.inserts % 256 === 0) this.s.trimTotal.run(this.limits.total);
     return { id: Number(lastInsertRowid), ...e };
@@ -95,6 +101,8 @@ export class HistoryStore {
       fence: r.fence,
       source: r.source as ChangeSource,
       lock: r.lock === null ? null : (JSON.parse(r.lock) as LockInfo),
+      ...(r.waited_ms !== null ? { waitedMs: r.waited_ms } : {}),
+      ...(r.held_ms !== null ? { heldMs: r.held_ms } : {}),
     }));
   }
 

@@ -222,9 +222,61 @@ export interface RunStore {
   recent(opts?: { job?: string; limit?: number }): Promise<RunRecord[]>;
   /** The job names that have records. */
   jobs(): Promise<string[]>;
+  /**
+   * Job registration (optional, so stores written before it still satisfy the interface;
+   * lockdeck's Redis and SQLite stores have both). Writes the job's definition (newest wins) and
+   * the instance's `seenAt`.
+   */
+  putJob?(job: JobRegistration): Promise<void>;
+  /** Every registered job, by name; instances unseen for a week are forgotten. */
+  listJobs?(): Promise<JobInfo[]>;
 }
 
 /** A backend that can keep scheduler run records. */
 export interface RunStoreProvider {
   runStore(opts?: { retain?: number }): RunStore;
 }
+
+/** When a scheduled job runs: a cron expression (with its time zone) or a fixed interval. */
+export interface JobSchedule {
+  cron?: string;
+  /** IANA time zone of `cron` (the scheduler's default is UTC). */
+  timezone?: string;
+  everyMs?: number;
+}
+
+/**
+ * One scheduler instance's announcement of a job it schedules (lib/scheduler writes it at start
+ * and refreshes `seenAt` every `heartbeatMs`), so the console knows the job's schedule and which
+ * instances are alive without any of them running an occurrence.
+ */
+export interface JobRegistration {
+  name: string;
+  schedule: JobSchedule;
+  lockAtMostForMs: number;
+  lockAtLeastForMs: number;
+  /** How late an occurrence may still start (the scheduler's effective graceMs). */
+  graceMs?: number;
+  missed?: 'run-latest' | 'skip';
+  instance: string;
+  /** Epoch ms of this announcement. */
+  seenAt: number;
+  /** How often the instance refreshes `seenAt` (an instance unseen for ~2.5× this is gone). */
+  heartbeatMs?: number;
+}
+
+/** A job as the run store knows it: the newest announced definition and every instance seen. */
+export interface JobInfo {
+  name: string;
+  schedule: JobSchedule;
+  lockAtMostForMs: number;
+  lockAtLeastForMs: number;
+  graceMs?: number;
+  missed?: 'run-latest' | 'skip';
+  heartbeatMs?: number;
+  /** Epoch ms of the newest announcement (the definition is from it). */
+  updatedAt: number;
+  /** Instances that announced the job, newest first. */
+  instances: Array<{ instance: string; seenAt: number }>;
+}
+

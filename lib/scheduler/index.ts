@@ -20,13 +20,17 @@
  * falls behind (paused, event loop blocked) applies `missed`: `run-latest` runs the newest due
  * occurrence (if still within `graceMs`) and records the older ones as `missed`; `skip` records all
  * late ones as `missed`. Either way no occurrence runs twice: the lock and the records see to that.
+ *
+ * Registration: where the run store supports it (`putJob`), each instance announces every job it
+ * schedules (definition, instance, time) at start and again every `heartbeatMs`, so the console
+ * can show the schedule, the next occurrence and which instances are alive before any run.
  */
 import { hostname } from 'node:os';
 
 import { Cron } from 'croner';
 
 import { InvalidArgumentError } from '../locks/errors';
-import type { LockClient, LockHandle, RunOutcome, RunRecord, RunStore } from '../locks/types';
+import type { JobSchedule, LockClient, LockHandle, RunOutcome, RunRecord, RunStore } from '../locks/types';
 import { delay } from '../locks/util';
 
 export interface JobContext {
@@ -68,6 +72,8 @@ export interface SchedulerOptions {
   now: () => number;
   /** Called with errors the scheduler cannot attribute to a run (e.g. the store is down). */
   onError: (err: unknown) => void;
+  /** How often each job's registration is refreshed (default 60 s). */
+  heartbeatMs: number;
 }
 
 interface JobState {
@@ -93,6 +99,8 @@ export class Scheduler {
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly stopController = new AbortController();
   private started = false;
+  private readonly heartbeatMs: number;
+  private heartbeat: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly locks: LockClient & { runStore?: (o?: { retain?: number }) => RunStore },
@@ -104,6 +112,9 @@ export class Scheduler {
     this.runs = runs;
     this.now = opts.now ?? Date.now;
     this.onError = opts.onError ?? ((err) => console.error('[lockdeck scheduler]', err));
+    const hb = opts.heartbeatMs ?? 60_000;
+    if (!Number.isInteger(hb) || hb < 10) throw new InvalidArgumentError('heartbeatMs must be an integer ≥ 10');
+    this.heartbeatMs = hb;
   }
 
   /** Adds a job. Throws InvalidArgumentError naming the field for a bad spec. */
@@ -142,7 +153,10 @@ export class Scheduler {
       last: this.now(),
       timer: undefined,
     });
-    if (this.started) this.arm(this.jobs.get(spec.name)!);
+    if (this.started) {
+      this.arm(this.jobs.get(spec.name)!);
+      this.register([this.jobs.get(spec.name)!]);
+    }
     return this;
   }
 
@@ -156,7 +170,33 @@ export class Scheduler {
       job.last = now;
       this.arm(job);
     }
+    this.register([...this.jobs.values()]);
+    this.heartbeat = setInterval(() => this.register([...this.jobs.values()]), this.heartbeatMs);
+    this.heartbeat.unref();
     return this;
+  }
+
+  /** Announces jobs to the run store (where it keeps registrations); failures go to onError. */
+  private register(jobs: JobState[]): void {
+    const put = this.runs.putJob?.bind(this.runs);
+    if (!put || this.stopController.signal.aborted) return;
+    const seenAt = this.now();
+    for (const { spec } of jobs) {
+      const schedule: JobSchedule = spec.cron !== undefined ? { cron: spec.cron, timezone: spec.timezone ?? 'UTC' } : { everyMs: spec.everyMs! };
+      this.track(
+        put({
+          name: spec.name,
+          schedule,
+          lockAtMostForMs: spec.lockAtMostForMs,
+          lockAtLeastForMs: spec.lockAtLeastForMs,
+          graceMs: spec.graceMs,
+          missed: spec.missed,
+          instance: this.instance,
+          seenAt,
+          heartbeatMs: this.heartbeatMs,
+        }),
+      );
+    }
   }
 
   /**
@@ -164,6 +204,7 @@ export class Scheduler {
    * releases every lock it holds. Resolves when nothing of it is left running.
    */
   async stop(opts: { timeoutMs?: number } = {}): Promise<void> {
+    clearInterval(this.heartbeat);
     for (const job of this.jobs.values()) clearTimeout(job.timer);
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();

@@ -1,5 +1,5 @@
 import { withAuth } from '@/lib/console/auth';
-import { eventStream } from '@/lib/console/events';
+import { eventStream, getEventHub } from '@/lib/console/events';
 import { errorResponse, HttpError } from '@/lib/console/http';
 
 export const runtime = 'nodejs';
@@ -8,15 +8,12 @@ export const dynamic = 'force-dynamic';
 /**
  * Once the server is stopping, boot.ts has closed the event hub and is closing the backends, but
  * `next start` keeps accepting requests for a few seconds. A browser that reconnects in that window
- * would get a snapshot saying every backend is "closed" (down) with no locks. Refuse instead (503):
- * the browser keeps what it showed, marked as out of date, and retries until a server answers.
+ * would get a snapshot saying every backend is "closed" (down) with no locks. The closed hub
+ * refuses instead (503): the browser keeps what it showed, marked as out of date, and retries
+ * until a server answers.
  */
-let stopping = false;
-process.once('SIGTERM', () => (stopping = true));
-process.once('SIGINT', () => (stopping = true));
-
 export const GET = withAuth({ role: 'viewer' }, (request) =>
-  stopping
+  getEventHub().closed
     ? errorResponse(new HttpError(503, 'shutting_down', 'the console server is stopping; reconnect in a moment', { 'Retry-After': '2' }))
     : new Response(eventStream(request.signal), {
         headers: {

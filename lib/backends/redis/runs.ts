@@ -3,10 +3,12 @@
  *   P:runs:{job}        zset  occurrence (ms) -> occurrence: which occurrences have records
  *   P:runs:{job}:<occ>  hash  instance -> JSON RunRecord
  *   P:runs              set   job names (another slot in a Cluster: written beside, a hint)
+ *   P:jobs              hash  job name -> JSON definition (schedule, lockAtMostFor...; newest wins)
+ *   P:jobs:{job}:seen   zset  instance -> epoch ms it last announced the job
  * A job's keys share the `{job}` hash tag, so PUT is one script in one slot. It keeps the newest
  * `retain` occurrences of the job and deletes the older ones' hashes.
  */
-import type { RunRecord, RunStore } from '../../locks/types';
+import type { JobInfo, JobRegistration, RunRecord, RunStore } from '../../locks/types';
 import type { Conn } from './node';
 
 const PUT = `
@@ -72,4 +74,35 @@ export class RedisRunStore implements RunStore {
   async jobs(): Promise<string[]> {
     return (await this.cmd.smembers(`${this.prefix}:runs`)).sort();
   }
+
+  private seenKey(job: string): string {
+    return `${this.prefix}:jobs:{${job}}:seen`;
+  }
+
+  async putJob(job: JobRegistration): Promise<void> {
+    const { instance, seenAt, name, ...def } = job;
+    // The definition carries its own time, so a late, older announcement cannot undo a newer one.
+    const prev = await this.cmd.hget(`${this.prefix}:jobs`, name);
+    const prevAt = prev ? Number((JSON.parse(prev) as { updatedAt?: number }).updatedAt ?? 0) : 0;
+    if (seenAt >= prevAt) await this.cmd.hset(`${this.prefix}:jobs`, name, JSON.stringify({ ...def, updatedAt: seenAt }));
+    const seen = this.seenKey(name);
+    await this.cmd.zadd(seen, 'GT', seenAt, instance).catch(() => this.cmd.zadd(seen, seenAt, instance));
+    await this.cmd.zremrangebyscore(seen, '-inf', seenAt - INSTANCE_RETENTION_MS);
+  }
+
+  async listJobs(): Promise<JobInfo[]> {
+    const defs = await this.cmd.hgetall(`${this.prefix}:jobs`);
+    const names = Object.keys(defs).sort();
+    const seen = await Promise.all(names.map((n) => this.cmd.zrevrange(this.seenKey(n), 0, 999, 'WITHSCORES')));
+    return names.map((name, i) => {
+      const { updatedAt, ...def } = JSON.parse(defs[name]!) as Omit<JobInfo, 'name' | 'instances'>;
+      const flat = seen[i]!;
+      const instances: JobInfo['instances'] = [];
+      for (let j = 0; j + 1 < flat.length; j += 2) instances.push({ instance: flat[j]!, seenAt: Number(flat[j + 1]) });
+      return { ...def, name, updatedAt, instances };
+    });
+  }
 }
+
+/** Instances that have not announced a job for this long are forgotten. */
+const INSTANCE_RETENTION_MS = 7 * 24 * 3600_000;

@@ -1,6 +1,6 @@
 import type Database from 'better-sqlite3';
 
-import type { RunRecord, RunStore } from '../../locks/types';
+import type { JobInfo, JobRegistration, RunRecord, RunStore } from '../../locks/types';
 
 interface RunRow {
   job: string;
@@ -31,6 +31,11 @@ export class SqliteRunStore implements RunStore {
   private readonly byOccurrence: Database.Statement;
   private readonly recentForJob: Database.Statement;
   private readonly jobNames: Database.Statement;
+  private readonly upsertJob: Database.Statement;
+  private readonly upsertInstance: Database.Statement;
+  private readonly forgetInstances: Database.Statement;
+  private readonly allJobs: Database.Statement;
+  private readonly allInstances: Database.Statement;
 
   constructor(
     private readonly db: Database.Database,
@@ -48,6 +53,14 @@ export class SqliteRunStore implements RunStore {
       SELECT MIN(occurrence) FROM (SELECT DISTINCT occurrence FROM job_runs WHERE job = ? ORDER BY occurrence DESC LIMIT ?)), 0)
       ORDER BY occurrence DESC, instance`);
     this.jobNames = db.prepare('SELECT DISTINCT job FROM job_runs ORDER BY job');
+    // The newest announcement's definition wins (an older one arriving late does not undo it).
+    this.upsertJob = db.prepare(`INSERT INTO jobs (name, spec, updated_at) VALUES (?, ?, ?)
+      ON CONFLICT (name) DO UPDATE SET spec = excluded.spec, updated_at = excluded.updated_at WHERE excluded.updated_at >= jobs.updated_at`);
+    this.upsertInstance = db.prepare(`INSERT INTO job_instances (job, instance, seen_at) VALUES (?, ?, ?)
+      ON CONFLICT (job, instance) DO UPDATE SET seen_at = MAX(seen_at, excluded.seen_at)`);
+    this.forgetInstances = db.prepare('DELETE FROM job_instances WHERE job = ? AND seen_at < ?');
+    this.allJobs = db.prepare('SELECT name, spec, updated_at FROM jobs ORDER BY name');
+    this.allInstances = db.prepare('SELECT job, instance, seen_at FROM job_instances ORDER BY job, seen_at DESC, instance');
   }
 
   async put(run: RunRecord): Promise<void> {
@@ -74,4 +87,33 @@ export class SqliteRunStore implements RunStore {
   async jobs(): Promise<string[]> {
     return (this.jobNames.all() as { job: string }[]).map((r) => r.job);
   }
+
+  async putJob(job: JobRegistration): Promise<void> {
+    const { instance, seenAt, name, ...def } = job;
+    this.db
+      .transaction(() => {
+        this.upsertJob.run(name, JSON.stringify(def), seenAt);
+        this.upsertInstance.run(name, instance, seenAt);
+        this.forgetInstances.run(name, seenAt - INSTANCE_RETENTION_MS);
+      })
+      .immediate();
+  }
+
+  async listJobs(): Promise<JobInfo[]> {
+    const instances = new Map<string, JobInfo['instances']>();
+    for (const r of this.allInstances.all() as { job: string; instance: string; seen_at: number }[]) {
+      let list = instances.get(r.job);
+      if (!list) instances.set(r.job, (list = []));
+      list.push({ instance: r.instance, seenAt: r.seen_at });
+    }
+    return (this.allJobs.all() as { name: string; spec: string; updated_at: number }[]).map((r) => ({
+      ...(JSON.parse(r.spec) as Omit<JobInfo, 'name' | 'updatedAt' | 'instances'>),
+      name: r.name,
+      updatedAt: r.updated_at,
+      instances: instances.get(r.name) ?? [],
+    }));
+  }
 }
+
+/** Instances that have not announced a job for this long are forgotten. */
+const INSTANCE_RETENTION_MS = 7 * 24 * 3600_000;

@@ -18,6 +18,9 @@
  *    pruned once its lease passes, so it cannot block the queue for longer than that.
  *  - `job_runs`: the scheduler's run records (lib/scheduler), one per job, occurrence and
  *    instance; the newest occurrences per job are kept.
+ *  - `jobs`, `job_instances`: job registration (lib/scheduler): each job's newest announced
+ *    definition (schedule, lockAtMostFor...) and when each instance last announced it; instances
+ *    unseen for a week are deleted at the next announcement.
  *  - `events`: acquired / released / expired / forced / changed, each with the LockInfo (without
  *    `backend`) as it was then. Instances in other processes read it when woken to push changes to
  *    `watch` subscribers and to learn why one of their handles disappeared. Bounded: only the
@@ -28,8 +31,9 @@
  */
 import type Database from 'better-sqlite3';
 
-// 2 added `job_runs` (DDL is idempotent, so an older file just gains it); 3 added `events.ms`.
-export const SCHEMA_VERSION = 3;
+// 2 added `job_runs` (DDL is idempotent, so an older file just gains it); 3 added `events.ms`;
+// 4 added `jobs` and `job_instances` (job registration, created by the idempotent DDL).
+export const SCHEMA_VERSION = 4;
 
 const DDL = `
 CREATE TABLE IF NOT EXISTS locks (
@@ -85,6 +89,19 @@ CREATE TABLE IF NOT EXISTS job_runs (
   PRIMARY KEY (job, occurrence, instance)
 );
 CREATE INDEX IF NOT EXISTS job_runs_recent ON job_runs (job, occurrence DESC);
+
+CREATE TABLE IF NOT EXISTS jobs (
+  name       TEXT PRIMARY KEY,
+  spec       TEXT NOT NULL,
+  updated_at INTEGER NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS job_instances (
+  job      TEXT NOT NULL,
+  instance TEXT NOT NULL,
+  seen_at  INTEGER NOT NULL,
+  PRIMARY KEY (job, instance)
+);
 `;
 
 export interface LockRow {

@@ -1,0 +1,14 @@
+import { withAuth } from '@/lib/console/auth';
+import { getContention, lockQuerySchema, queryObject } from '@/lib/console/contention';
+import { jsonResponse } from '@/lib/console/http';
+import { getRegistry } from '@/lib/console/registry';
+
+export const runtime = 'nodejs';
+export const dynamic = 'force-dynamic';
+
+/** One lock's series and distributions over a window: `?backend=&key=&window=`. */
+export const GET = withAuth({ role: 'viewer' }, (_request, { url }) => {
+  const q = lockQuerySchema.parse(queryObject(url));
+  getRegistry().configOf(q.backend); // unknown → 400
+  return jsonResponse(getContention().lockStats(q.backend, q.key, q.window));
+});
