@@ -52,12 +52,28 @@ function readLog(path: string): { occurrence: number; instance: string; fence: s
     });
 }
 
-const backends: [string, () => BackendConfig][] = [
-  ['sqlite', () => ({ id: 'sched', type: 'sqlite', path: join(dir, `locks-${randomId(4)}.db`) })],
-  ['redis', () => ({ id: 'sched', type: 'redis', url: inject('redisUrl'), prefix: `sched${randomId(4).replace(/[^A-Za-z0-9]/g, '')}` })],
+/**
+ * Timing of the killed-instance test. On ZooKeeper a lock is bound to its holder's session, not to
+ * a lease in the store: a SIGKILLed holder's node stays until the server expires its session (the
+ * backend asks for 10 s), so the occurrence runs again after lockAtMostForMs *or the session
+ * timeout, whichever is later*, and only if one of the scheduler's three re-checks (every
+ * lockAtMostForMs) falls after that. So there lockAtMostForMs is 4.5 s (re-checks at ~4.5, 9 and
+ * 13.5 s) and the re-run is awaited for 18 s.
+ */
+interface CrashTiming {
+  lockAtMostForMs: number;
+  rerunWithinMs: number;
+}
+const LEASE_TIMING: CrashTiming = { lockAtMostForMs: 700, rerunWithinMs: 5000 };
+const SESSION_TIMING: CrashTiming = { lockAtMostForMs: 4500, rerunWithinMs: 18_000 };
+
+const backends: [string, () => BackendConfig, CrashTiming][] = [
+  ['sqlite', () => ({ id: 'sched', type: 'sqlite', path: join(dir, `locks-${randomId(4)}.db`) }), LEASE_TIMING],
+  ['redis', () => ({ id: 'sched', type: 'redis', url: inject('redisUrl'), prefix: `sched${randomId(4).replace(/[^A-Za-z0-9]/g, '')}` }), LEASE_TIMING],
+  ['zookeeper', () => ({ id: 'sched', type: 'zookeeper', connect: inject('zookeeperConnect'), roots: [`/sched-${randomId(4).replace(/[^A-Za-z0-9]/g, '')}`] }), SESSION_TIMING],
 ];
 
-describe.each(backends)('scheduler on %s', { timeout: 60_000 }, (_name, makeConfig) => {
+describe.each(backends)('scheduler on %s', { timeout: 60_000 }, (_name, makeConfig, crash) => {
   it('runs every occurrence exactly once across three instances and records the skips', async () => {
     const backend = makeConfig();
     const log = join(dir, `log-${randomId(4)}`);
@@ -99,7 +115,7 @@ describe.each(backends)('scheduler on %s', { timeout: 60_000 }, (_name, makeConf
     const backend = makeConfig();
     const log = join(dir, `log-${randomId(4)}`);
     writeFileSync(log, '');
-    const base = { name: 'crashy', everyMs: 1500, lockAtMostForMs: 700 };
+    const base = { name: 'crashy', everyMs: 1500, lockAtMostForMs: crash.lockAtMostForMs };
     const [hanging, healthy] = await Promise.all([
       startInstance({ backend, instance: 'doomed', log, job: { ...base, hang: true } }),
       startInstance({ backend, instance: 'healthy', log, job: base }),
@@ -113,7 +129,7 @@ describe.each(backends)('scheduler on %s', { timeout: 60_000 }, (_name, makeConf
         return victim !== undefined;
       }, 30_000, 'the doomed instance to win an occurrence');
       hanging.kill('SIGKILL');
-      await eventually(() => readLog(log).some((r) => r.occurrence === victim && r.instance === 'healthy'), 5000, 'the occurrence to run again');
+      await eventually(() => readLog(log).some((r) => r.occurrence === victim && r.instance === 'healthy'), crash.rerunWithinMs, 'the occurrence to run again');
       const b = createBackend(backend);
       try {
         let records: RunRecord[] = [];

@@ -33,6 +33,11 @@
  * at once: until the session is proven alive we cannot know that the node still exists, and the
  * node is deleted as soon as the connection is back. An expired session is replaced by a new one.
  * Our holders watch their own node, so a forced release reaches them at once ('forced').
+ *
+ * Scheduler run records (runStore, runs.ts) are persistent nodes under `<parent>/lockdeck-runs/`
+ * beside the first root. `lockdeck-runs` is a reserved name: the inspector skips nodes of that
+ * name and lock names may not contain it as a segment. A scheduler occurrence lock whose holder
+ * dies stays held until its session expires (not only lockAtMostForMs).
  */
 import { randomUUID } from 'node:crypto';
 
@@ -51,6 +56,8 @@ import type {
   LockInfo,
   LockKind,
   OwnerInfo,
+  RunStore,
+  RunStoreProvider,
   Unsubscribe,
   WaiterInfo,
 } from '../../locks/types';
@@ -67,6 +74,7 @@ import {
   type Contender,
   type LockdeckNodeData,
 } from './layout';
+import { RUNS_DIR, runsPathOf, ZooKeeperRunStore } from './runs';
 import { CreateMode, EventType, isBadVersion, isConnectionLoss, isNoNode, ZkSession, type NodeStat } from './session';
 
 export type ZooKeeperBackendConfig = Extract<BackendConfig, { type: 'zookeeper' }>;
@@ -118,11 +126,11 @@ interface Waiter {
   cancel(err: unknown): void;
 }
 
-export function createZooKeeperBackend(config: ZooKeeperBackendConfig, opts: ZooKeeperBackendOptions = {}): LockBackend {
+export function createZooKeeperBackend(config: ZooKeeperBackendConfig, opts: ZooKeeperBackendOptions = {}): LockBackend & RunStoreProvider {
   return new ZooKeeperLockBackend(config, opts);
 }
 
-class ZooKeeperLockBackend implements LockBackend {
+class ZooKeeperLockBackend implements LockBackend, RunStoreProvider {
   readonly type = 'zookeeper' as const;
   readonly capabilities = CAPABILITIES;
   readonly id: string;
@@ -158,10 +166,25 @@ class ZooKeeperLockBackend implements LockBackend {
     this.watcher = new TreeWatcher(this, this.zk, this.roots, this.maxNodes);
   }
 
-  /** Lock names are ZooKeeper paths: absolute, or relative to the first root. LockInfo.key is absolute. */
+  /**
+   * Lock names are ZooKeeper paths: absolute, or relative to the first root. LockInfo.key is absolute.
+   * A `lockdeck-runs` segment is refused: that name is reserved for run stores (runs.ts).
+   */
   lockPath(name: string): string {
     validateName(name);
-    return normalizePath(name.startsWith('/') ? name : `${this.roots[0]}/${name}`, 'lock name');
+    const path = normalizePath(name.startsWith('/') ? name : `${this.roots[0]}/${name}`, 'lock name');
+    if (path.split('/').includes(RUNS_DIR)) throw new InvalidArgumentError(`lock name "${name}": the path segment "${RUNS_DIR}" is reserved for the scheduler's run records`);
+    return path;
+  }
+
+  /**
+   * The scheduler's run records, in persistent nodes beside the first root
+   * (`<parent>/lockdeck-runs/<root name>`, see runs.ts), which the inspector never reads as locks.
+   */
+  runStore(opts: { retain?: number } = {}): RunStore {
+    const retain = opts.retain ?? 500;
+    if (!Number.isInteger(retain) || retain < 1) throw new InvalidArgumentError(`retain must be a positive integer, got ${String(retain)}`);
+    return new ZooKeeperRunStore(this.zk, runsPathOf(this.roots[0]!), retain, () => this.assertOpen());
   }
 
   // ---- client ---------------------------------------------------------------------------------
@@ -467,7 +490,8 @@ class ZooKeeperLockBackend implements LockBackend {
       throw err;
     }
     if (listing.children.length > this.maxChildren) return { locks: [{ info: this.tooMany(dir, listing.children.length), nodes: [] }], subdirs: [], tooMany: true };
-    const { contenders, others } = contendersOf(listing.children);
+    // Run stores (runs.ts) are never locks: not read, not descended into, not watched.
+    const { contenders, others } = contendersOf(listing.children.filter((c) => c !== RUNS_DIR));
     const locks: Scanned[] = [];
     if (contenders.length) {
       const s = await this.lockParent(dir, contenders);

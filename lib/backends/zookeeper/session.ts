@@ -40,6 +40,7 @@ export function zkCode(err: unknown): number | undefined {
 export const isNoNode = (err: unknown) => zkCode(err) === Exception.NO_NODE;
 export const isNodeExists = (err: unknown) => zkCode(err) === Exception.NODE_EXISTS;
 export const isBadVersion = (err: unknown) => zkCode(err) === Exception.BAD_VERSION;
+export const isNotEmpty = (err: unknown) => zkCode(err) === Exception.NOT_EMPTY;
 export const isConnectionLoss = (err: unknown) =>
   zkCode(err) === Exception.CONNECTION_LOSS || zkCode(err) === Exception.OPERATION_TIMEOUT || err instanceof OpTimeoutError;
 
@@ -166,6 +167,11 @@ export class ZkSession {
   /** Creates the persistent parents of `path` (and `path` itself) as needed. */
   mkdirp(path: string): Promise<string> {
     return this.call(`mkdirp ${path}`, (c, cb) => c.mkdirp(path, (e, p) => cb(e, p)));
+  }
+
+  /** Replaces the node's data; with `version` only if the node is still at that version (BAD_VERSION otherwise). */
+  setData(path: string, data: Buffer, version = -1): Promise<NodeStat> {
+    return this.call(`setData ${path}`, (c, cb) => c.setData(path, data, version, (e, stat) => cb(e, e ? undefined : nodeStat(stat))));
   }
 
   remove(path: string, version = -1): Promise<void> {
