@@ -75,7 +75,7 @@ import {
   type LockdeckNodeData,
 } from './layout';
 import { RUNS_DIR, runsPathOf, ZooKeeperRunStore } from './runs';
-import { CreateMode, EventType, isBadVersion, isConnectionLoss, isNoNode, ZkSession, type NodeStat } from './session';
+import { batched, CreateMode, EventType, isBadVersion, isConnectionLoss, isNoNode, unavailable, ZkSession, type NodeStat } from './session';
 
 export type ZooKeeperBackendConfig = Extract<BackendConfig, { type: 'zookeeper' }>;
 
@@ -105,7 +105,6 @@ const CAPABILITIES: Capabilities = Object.freeze({
 });
 
 const DEFAULT_LIST_LIMIT = 1000;
-const READ_BATCH = 256;
 const FORCE_NOTE =
   'ZooKeeper cannot tell a foreign holder: its client keeps running until it looks at its node (Curator and kazoo do not). lockdeck holders watch their node and stop at once.';
 
@@ -919,16 +918,4 @@ function normalizePath(p: string, what: string): string {
   return p;
 }
 
-/** Runs `fn` over `items` with at most READ_BATCH requests in flight (the client pipelines them). */
-async function batched<T, R>(items: readonly T[], fn: (t: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = [];
-  for (let i = 0; i < items.length; i += READ_BATCH) out.push(...(await Promise.all(items.slice(i, i + READ_BATCH).map(fn))));
-  return out;
-}
-
-function unavailable(err: unknown, what: string): LockError {
-  if (err instanceof LockError) return err;
-  const msg = err instanceof Error ? err.message : String((err as { toString(): string })?.toString?.() ?? err);
-  return new BackendUnavailableError(`${what}: ${msg}`, { cause: err });
-}
 

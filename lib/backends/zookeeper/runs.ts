@@ -32,9 +32,9 @@
  * - jobs(): jobs with at least one occurrence; listJobs(): jobs with a registration.
  * Every call is bounded by the session's op timeout and fails with BackendUnavailableError.
  */
-import { BackendUnavailableError, InvalidArgumentError, LockError } from '../../locks/errors';
+import { BackendUnavailableError, InvalidArgumentError } from '../../locks/errors';
 import type { JobInfo, JobRegistration, RunRecord, RunStore } from '../../locks/types';
-import { CreateMode, isBadVersion, isNodeExists, isNoNode, isNotEmpty, type NodeStat, type ZkSession } from './session';
+import { batched, CreateMode, isBadVersion, isNodeExists, isNoNode, isNotEmpty, unavailable, type NodeStat, type ZkSession } from './session';
 
 /** The reserved node name of run stores (see the header). */
 export const RUNS_DIR = 'lockdeck-runs';
@@ -43,7 +43,6 @@ export const RUNS_DIR = 'lockdeck-runs';
 const INSTANCE_RETENTION_MS = 7 * 24 * 3600_000;
 const OCC_DIGITS = 16;
 const OCC_NAME = /^\d{16}$/;
-const READ_BATCH = 256;
 const MAX_TRIES = 8;
 
 /** A node name for any string: percent-encoded, with "." encoded too (no "." or ".." names). */
@@ -327,15 +326,3 @@ export class ZooKeeperRunStore implements RunStore {
   }
 }
 
-/** Runs `fn` over `items` with at most READ_BATCH requests in flight (the client pipelines them). */
-async function batched<T, R>(items: readonly T[], fn: (t: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = [];
-  for (let i = 0; i < items.length; i += READ_BATCH) out.push(...(await Promise.all(items.slice(i, i + READ_BATCH).map(fn))));
-  return out;
-}
-
-function unavailable(err: unknown, what: string): LockError {
-  if (err instanceof LockError) return err;
-  const msg = err instanceof Error ? err.message : String((err as { toString(): string })?.toString?.() ?? err);
-  return new BackendUnavailableError(`${what}: ${msg}`, { cause: err });
-}

@@ -11,7 +11,7 @@
  */
 import zookeeper, { type Client, type Event, type Stat } from 'node-zookeeper-client';
 
-import { BackendUnavailableError } from '../../locks/errors';
+import { BackendUnavailableError, LockError } from '../../locks/errors';
 
 export const { CreateMode, Exception } = zookeeper;
 
@@ -214,3 +214,20 @@ export class ZkSession {
 
 export type { Event };
 export const EventType = zookeeper.Event;
+
+/** Requests in flight at once when reading many nodes (the client pipelines them). */
+export const READ_BATCH = 256;
+
+/** Runs `fn` over `items` with at most READ_BATCH requests in flight. */
+export async function batched<T, R>(items: readonly T[], fn: (t: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = [];
+  for (let i = 0; i < items.length; i += READ_BATCH) out.push(...(await Promise.all(items.slice(i, i + READ_BATCH).map(fn))));
+  return out;
+}
+
+/** A lockdeck error as it is, anything else (a ZooKeeper or transport error) as BackendUnavailableError. */
+export function unavailable(err: unknown, what: string): LockError {
+  if (err instanceof LockError) return err;
+  const msg = err instanceof Error ? err.message : String((err as { toString(): string })?.toString?.() ?? err);
+  return new BackendUnavailableError(`${what}: ${msg}`, { cause: err });
+}
