@@ -13,7 +13,7 @@
  *    `lockAtLeastForMs` after the start (ShedLock's bound, so a clock-skewed peer that wakes late
  *    finds the lock still held), then releases.
  *  - The losers record `skipped`. If the winner dies, its record stays `running`; each loser
- *    re-checks once the lock's `lockAtMostForMs` has passed and runs the occurrence if nobody
+ *    re-checks every `lockAtMostForMs` (for at least a minute) and runs the occurrence if nobody
  *    finished it, so a killed instance's occurrence runs again after `lockAtMostForMs`.
  *
  * No drift: timers are set to absolute occurrence times from the clock each time; an instance that
@@ -86,8 +86,14 @@ interface JobState {
 
 const TERMINAL: readonly RunOutcome[] = ['ran', 'failed', 'lost'];
 
-/** Re-checks of an occurrence whose holder may have died, per instance. Bounded, never a loop. */
-const MAX_RECHECKS = 3;
+/**
+ * Re-checks of an occurrence whose holder may have died, per instance: one every
+ * lockAtMostForMs, at least MIN_RECHECKS of them and for at least RECHECK_HORIZON_MS. The horizon
+ * is for session-bound stores (ZooKeeper), where a dead holder's lock goes only when its session
+ * expires, which may be later than lockAtMostForMs. Bounded, never an endless loop.
+ */
+const MIN_RECHECKS = 3;
+const RECHECK_HORIZON_MS = 60_000;
 
 export class Scheduler {
   readonly instance: string;
@@ -286,7 +292,7 @@ export class Scheduler {
       if (recheck === 0) {
         await this.record({ job: spec.name, occurrence: t, outcome: 'skipped', startedAt: null, finishedAt: null, fence: null, detail: 'another instance holds the occurrence lock' });
       }
-      if (recheck < MAX_RECHECKS) {
+      if (recheck < Math.max(MIN_RECHECKS, Math.ceil(RECHECK_HORIZON_MS / spec.lockAtMostForMs))) {
         const timer = setTimeout(() => {
           this.timers.delete(timer);
           this.track(this.recheckOccurrence(job, t, recheck + 1));
