@@ -102,8 +102,10 @@ export class RedisNode {
       maxRetriesPerRequest: 1,
       commandTimeout: this.opts.commandTimeoutMs,
       connectTimeout: this.opts.commandTimeoutMs,
-      // Back off to at most 2 s between reconnects: a server that comes back is used again.
-      retryStrategy: (times) => Math.min(50 * 2 ** times, 2000),
+      // Back off to at most 500 ms between reconnects: a server that comes back is used again
+      // (and its subscriptions restored, so watchers and waiters hear it) within half a second,
+      // for the price of two connection attempts a second while it is down.
+      retryStrategy: (times) => Math.min(50 * 2 ** times, 500),
       password: this.target.password,
       ...this.opts.redisOptions,
     };
