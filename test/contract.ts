@@ -310,6 +310,48 @@ export function runBackendContract(name: string, fixture: () => Promise<Contract
       }
     });
 
+    it('tells watchers of refused attempts and of holders that lost their lock (client telemetry)', async (ctx) => {
+      if (a.capabilities.telemetry === false) return ctx.skip();
+      const k = key('telemetry');
+      const seen: LockChange[] = [];
+      const plain: LockChange[] = [];
+      const stop = b.watch(
+        (c) => {
+          if (c.key === k) seen.push(c);
+        },
+        { telemetry: true },
+      );
+      // Without asking for telemetry a watcher sees lock changes only.
+      const stopPlain = b.watch((c) => {
+        if (c.key === k) plain.push(c);
+      });
+      try {
+        await new Promise((r) => setTimeout(r, 100));
+        const h = await a.acquire(k, { ttlMs: 5000 });
+        // A refused try is one `attempt`; it changes no lock.
+        expect(await b.tryAcquire(k, { ttlMs: 5000 })).toBeNull();
+        await eventually(() => seen.some((c) => c.type === 'attempt'), 3000, 'attempt event');
+        expect(seen.filter((c) => c.type === 'attempt')).toHaveLength(1);
+        // Let the holder's process channel come up (tryAcquire-style holders do not wait for it).
+        await new Promise((r) => setTimeout(r, 100));
+        const res = await b.forceRelease(k, { fence: h.fence });
+        expect(res.status).toBe('released');
+        await eventually(() => h.signal.aborted, 2000, 'holder signal');
+        await eventually(() => seen.some((c) => c.type === 'forced') && seen.some((c) => c.type === 'lost'), 3000, 'forced and lost events');
+        const lost = seen.filter((c) => c.type === 'lost');
+        expect(lost).toHaveLength(1);
+        expect(lost[0]!.reason).toBe('forced');
+        expect(lost[0]!.lock?.fence).toBe(h.fence);
+        expect(lost[0]!.lock?.owner).toBe(h.owner.id);
+        expect(seen.filter((c) => c.type === 'attempt')).toHaveLength(1);
+        expect(plain.some((c) => c.type === 'forced')).toBe(true);
+        expect(plain.filter((c) => c.type === 'attempt' || c.type === 'lost')).toEqual([]);
+      } finally {
+        stop();
+        stopPlain();
+      }
+    });
+
     it('releases the lock when the scope ends, even when the work throws', async () => {
       const k = key('scope');
       await expect(withLock(a, k, { ttlMs: 5000 }, () => Promise.reject(new Error('boom')))).rejects.toThrow('boom');

@@ -122,7 +122,7 @@ export function ContentionView() {
 
 /** Worth a row by default: someone waited or queued, or a holder was forced out or expired. */
 function isNotable(l: RankedLock): boolean {
-  return l.contentionMs > 0 || l.maxWaiters > 0 || l.forced > 0 || l.expired > 0;
+  return l.contentionMs > 0 || l.maxWaiters > 0 || l.forced > 0 || l.expired > 0 || l.lost > 0;
 }
 
 function Summary({ label, value, hint, tone }: { label: string; value: string; hint?: string; tone?: 'warning' }) {

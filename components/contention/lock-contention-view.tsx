@@ -78,7 +78,7 @@ function LoadingTiles() {
 }
 
 function Body({ d, window }: { d: LockContention; window: WindowName }) {
-  const quiet = d.acquisitions === 0 && d.waiters.max === 0 && d.released + d.forced + d.expired === 0;
+  const quiet = d.acquisitions === 0 && d.waiters.max === 0 && d.released + d.forced + d.expired + d.attempts + d.lost === 0;
   if (quiet) {
     return (
       <Card>
@@ -93,7 +93,7 @@ function Body({ d, window }: { d: LockContention; window: WindowName }) {
   const peak = d.series.reduce((m, p) => Math.max(m, p.perMinute), 0);
   return (
     <>
-      <div className="grid grid-cols-2 gap-3 lg:grid-cols-3 xl:grid-cols-6" data-testid="lock-stats">
+      <div className="grid grid-cols-2 gap-3 lg:grid-cols-4" data-testid="lock-stats">
         <Tile label="Acquisitions" value={formatCount(d.acquisitions)} hint={`${d.acquisitionsPerMinute.toFixed(2)} / min on average`} testId="stat-acquisitions" />
         <Tile
           label="Had to wait"
@@ -110,6 +110,20 @@ function Body({ d, window }: { d: LockContention; window: WindowName }) {
           hint={`${plural(d.released, 'normal release')}`}
           tone={d.forced + d.expired > 0 ? 'danger' : undefined}
           testId="stat-endings"
+        />
+        <Tile
+          label="Attempts refused / queued"
+          value={formatCount(d.attempts)}
+          hint="tries by lockdeck clients that found it held"
+          tone={d.attempts > 0 ? 'warning' : undefined}
+          testId="stat-attempts"
+        />
+        <Tile
+          label="Holders lost it"
+          value={formatCount(d.lost)}
+          hint="lockdeck holders told their lock was gone"
+          tone={d.lost > 0 ? 'danger' : undefined}
+          testId="stat-lost"
         />
       </div>
 

@@ -9,6 +9,8 @@ export const EVENT_LABEL: Record<LockEventType, string> = {
   released: 'Released',
   expired: 'Expired',
   forced: 'Force-released',
+  lost: 'Holder lost it',
+  attempt: 'Attempt',
 };
 
 const EVENT_TONE: Record<LockEventType, BadgeTone> = {
@@ -17,6 +19,8 @@ const EVENT_TONE: Record<LockEventType, BadgeTone> = {
   released: 'success',
   expired: 'warning',
   forced: 'danger',
+  lost: 'warning',
+  attempt: 'neutral',
 };
 
 /**
@@ -39,6 +43,10 @@ function describe(e: HistoryEvent, older: HistoryEvent | undefined): { label: st
       return { label: 'Renewed', detail: `now expires ${formatTime(l.expiresAt)}` };
     }
     return { label: EVENT_LABEL.changed, detail: l ? `${l.waiters.length} waiting` : '' };
+  }
+  if (e.type === 'lost' || e.type === 'attempt') {
+    const reason = l?.meta?.reason;
+    return { label: EVENT_LABEL[e.type], detail: typeof reason === 'string' ? `reason: ${reason}` : '' };
   }
   const held = l?.acquiredAt ? e.at - l.acquiredAt : null;
   return { label: EVENT_LABEL[e.type], detail: held !== null && held >= 0 ? `after ${formatDuration(held)} held` : '' };

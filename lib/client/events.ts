@@ -33,7 +33,7 @@ import { queryKeys, type LockDetailData } from './queries';
 import type { BackendStatus, HistoryEvent, PingEvent, SnapshotEvent } from './types';
 
 const FLUSH_MS = 50;
-const LOCK_EVENTS = ['acquired', 'released', 'expired', 'forced', 'changed'] as const;
+const LOCK_EVENTS = ['acquired', 'released', 'expired', 'forced', 'changed', 'lost'] as const;
 const REMOVING = new Set<string>(['released', 'expired', 'forced']);
 const MAX_BACKOFF_MS = 5_000;
 const DEAD_AFTER_HEARTBEATS = 2.5;
@@ -218,7 +218,8 @@ class LiveConnection {
           const seen = ev.id !== 0 && old.history.some((h) => h.id === ev.id);
           return {
             now: old.now,
-            lock: REMOVING.has(ev.type) ? null : (ev.lock ?? old.lock),
+            // `lost` is about a holder, not the lock: the detail's lock stays as it is.
+            lock: ev.type === 'lost' || ev.type === 'attempt' ? old.lock : REMOVING.has(ev.type) ? null : (ev.lock ?? old.lock),
             history: seen ? old.history : [ev, ...old.history],
           };
         });

@@ -6,6 +6,7 @@
  *  - `snapshot` replaces everything (sent first on every (re)connection);
  *  - `acquired` / `changed` upsert the lock they carry;
  *  - `released` / `expired` / `forced` remove the key (the lock is gone);
+ *  - `lost` (a lockdeck holder's telemetry) and `attempt` (never streamed) change nothing;
  *  - `backend` down: that backend's locks can no longer be vouched for, so they leave the list and
  *    the backend joins `unavailable` (the page says "down", never "no locks"); back up: it leaves
  *    `unavailable`, and the caller refetches the listing to get its locks back.
@@ -35,6 +36,8 @@ export type LiveEvent =
   | { kind: 'backend'; status: BackendStatus; receivedAt: number };
 
 const REMOVING = new Set(['released', 'expired', 'forced']);
+/** Telemetry: about a client, not the lock; the lock's own change comes as its own event. */
+const IGNORED = new Set(['lost', 'attempt']);
 
 export function stateFromList(list: Pick<LockList, 'now' | 'locks' | 'unavailable' | 'truncated'>, receivedAt: number): LocksState {
   const locks = new Map<string, LockInfo>();
@@ -68,6 +71,7 @@ export function applyLiveEvents(state: LocksState | undefined, events: readonly 
     if (e.kind === 'lock') {
       const ev = e.event;
       const id = lockId(ev.backend, ev.key);
+      if (IGNORED.has(ev.type)) continue;
       if (REMOVING.has(ev.type)) {
         if ((locks ?? state.locks).has(id)) mutable().delete(id);
       } else if (ev.lock) {

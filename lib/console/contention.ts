@@ -14,6 +14,10 @@ import 'server-only';
  *    report without a duration) the hold is `at - acquiredAt` where the layout shows when it was
  *    taken, and the wait is unknown (not counted in the wait distribution: `wait.count` says how
  *    many acquisitions reported one).
+ *  - `lock_activity` also keeps lockdeck clients' telemetry (Redis and SQLite publish it; see
+ *    Capabilities.telemetry): `attempt` (a try that was refused or an acquire that had to queue,
+ *    once per acquire) and `lost` (a holder learned its lock was gone). They are counted
+ *    (`attempts`, `lost`), never taken as acquisitions or endings.
  *  - `waiter_samples` (console.db): a lock's waiter count as the backend shows its queue, written
  *    whenever the count changes (on every pushed change and every reconcile listing), so it is a
  *    step function; "waiters over time" is its time-weighted mean and maximum per bucket.
@@ -121,6 +125,10 @@ export interface LockContention {
   expired: number;
   /** Changes found by the console's re-listing rather than pushed (foreign clients mostly). */
   observedByReconcile: number;
+  /** lockdeck clients' tries that were refused or had to queue (once per acquire). */
+  attempts: number;
+  /** lockdeck holders that learned their lock was gone (forced, expired, renewal failed...). */
+  lost: number;
   wait: Distribution;
   hold: Distribution;
   waiters: { now: number; max: number; avg: number };
@@ -139,6 +147,10 @@ export interface RankedLock {
   contendedAcquisitions: number;
   forced: number;
   expired: number;
+  /** lockdeck clients' refused or queued tries (see LockContention.attempts). */
+  attempts: number;
+  /** lockdeck holders that lost the lock. */
+  lost: number;
   totalWaitMs: number;
   waiterMs: number;
   contentionMs: number;
@@ -292,6 +304,8 @@ export class ContentionStore {
            SUM(type = 'acquired' AND waited_ms >= ${CONTENDED_MS}) AS contended,
            SUM(type = 'forced') AS forced,
            SUM(type = 'expired') AS expired,
+           SUM(type = 'attempt') AS attempts,
+           SUM(type = 'lost') AS lost,
            COALESCE(SUM(CASE WHEN type = 'acquired' AND waited_ms >= ${CONTENDED_MS} THEN waited_ms END), 0) AS total_wait,
            MAX(at) AS last_at
          FROM lock_activity WHERE at >= ? AND at <= ? AND (? IS NULL OR backend = ?)
@@ -314,7 +328,10 @@ export class ContentionStore {
     };
   }
 
-  /** Records the statistics side of one lock change (acquired and the endings; `changed` adds nothing). */
+  /**
+   * Records the statistics side of one lock change (acquired, the endings, and the `attempt` /
+   * `lost` telemetry, counted only; `changed` adds nothing).
+   */
   recordChange(id: string, change: LockChange, source: ChangeSource, prevAcquiredAt: number | null): void {
     if (change.type === 'changed') return;
     let waited: number | null = null;
@@ -370,8 +387,15 @@ export class ContentionStore {
     let contended = 0;
     let totalWaitMs = 0;
     let observedByReconcile = 0;
+    let attempts = 0;
+    let lost = 0;
     const counts = { released: 0, forced: 0, expired: 0 };
     for (const r of this.s.activityForKey.all(backend, key, from, now)) {
+      if (r.type === 'attempt' || r.type === 'lost') {
+        if (r.type === 'attempt') attempts++;
+        else lost++;
+        continue;
+      }
       const b = series[Math.min(series.length - 1, Math.max(0, Math.floor((r.at - bucketStarts[0]!) / bucketMs)))]!;
       if (r.source === 'reconcile') observedByReconcile++;
       if (r.type === 'acquired') {
@@ -414,6 +438,8 @@ export class ContentionStore {
       contendedAcquisitions: contended,
       ...counts,
       observedByReconcile,
+      attempts,
+      lost,
       wait: distribution(waits),
       hold: distribution(holds),
       waiters: {
@@ -440,14 +466,14 @@ export class ContentionStore {
       let r = rows.get(k);
       if (!r) {
         r = {
-          backend, key, acquisitions: 0, acquisitionsPerMinute: 0, contendedAcquisitions: 0, forced: 0, expired: 0, totalWaitMs: 0, waiterMs: 0,
+          backend, key, acquisitions: 0, acquisitionsPerMinute: 0, contendedAcquisitions: 0, forced: 0, expired: 0, attempts: 0, lost: 0, totalWaitMs: 0, waiterMs: 0,
           contentionMs: 0, waitP50: null, waitP95: null, waitMax: null, holdP50: null, maxWaiters: 0, avgWaiters: 0, waitersNow: 0, lastAt: null,
         };
         rows.set(k, r);
       }
       return r;
     };
-    type Agg = { backend: string; key: string; acquisitions: number; contended: number; forced: number; expired: number; total_wait: number; last_at: number };
+    type Agg = { backend: string; key: string; acquisitions: number; contended: number; forced: number; expired: number; attempts: number; lost: number; total_wait: number; last_at: number };
     for (const a of this.s.aggregate.all(from, now, b, b) as Agg[]) {
       const r = entry(a.backend, a.key);
       r.acquisitions = a.acquisitions;
@@ -455,6 +481,8 @@ export class ContentionStore {
       r.contendedAcquisitions = a.contended;
       r.forced = a.forced;
       r.expired = a.expired;
+      r.attempts = a.attempts;
+      r.lost = a.lost;
       r.totalWaitMs = a.total_wait;
       r.lastAt = a.last_at;
     }

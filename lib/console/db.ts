@@ -9,7 +9,8 @@ import 'server-only';
  *  - `history`: one row per lock change seen (watch or reconcile), bounded per key and in total;
  *    `waited_ms` / `held_ms` where the change said (layout 2).
  *  - `lock_activity`: the compact stream behind the contention statistics (contention.ts): one
- *    row per acquired / released / expired / forced, with waited or held ms. Bounded by age and
+ *    row per acquired / released / expired / forced, with waited or held ms, and per `attempt` /
+ *    `lost` reported by lockdeck clients (no duration; counted only). Bounded by age and
  *    in total, not per key (a hot lock must keep its whole window).
  *  - `waiter_samples`: a lock's waiter count, written when it changes (step function).
  *  - `audit`: one row per force-release attempt. Append-only, enforced by the schema itself:

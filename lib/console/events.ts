@@ -118,7 +118,7 @@ export class EventHub {
     try {
       this.watches.set(
         id,
-        backend.watch((c) => this.onChange(id, c, 'watch')),
+        backend.watch((c) => this.onChange(id, c, 'watch'), { telemetry: true }),
       );
     } catch (err) {
       // Retried when the backend is next seen up.
@@ -162,8 +162,38 @@ export class EventHub {
     return m;
   }
 
+  /**
+   * Telemetry of lockdeck's clients: `attempt` and `lost` change no lock (the known map stays as
+   * it is, neither is an ending). Both are counted in the contention statistics; `lost` is also
+   * recorded in history and streamed, `attempt` (too chatty) is not.
+   */
+  private onTelemetry(id: string, change: LockChange, source: ChangeSource): void {
+    try {
+      getContention().recordChange(id, change, source, null);
+    } catch (err) {
+      console.error('[lockdeck] cannot record contention statistics:', err instanceof Error ? err.message : err);
+    }
+    getMetrics().lockEvents.inc({ backend: id, event: change.type, source });
+    if (change.type !== 'lost') return;
+    // What the holder knew (owner, fence), or the known lock when it is still that holder's.
+    const prev = this.known.get(id)?.get(change.key) ?? null;
+    let lock = change.lock ? publicLock(change.lock, id) : null;
+    if (prev && (!lock || (lock.fence !== null && lock.fence === prev.fence))) lock = prev;
+    if (lock && change.reason) lock = { ...lock, meta: { ...lock.meta, reason: change.reason } };
+    const rec = { at: change.at, type: change.type, backend: id, key: change.key, owner: lock?.owner ?? null, fence: lock?.fence ?? change.lock?.fence ?? null, source, lock };
+    let event: HistoryEvent;
+    try {
+      event = getHistory().record(rec);
+    } catch (err) {
+      console.error('[lockdeck] cannot record history:', err instanceof Error ? err.message : err);
+      event = { id: 0, ...rec };
+    }
+    this.publish({ kind: 'lock', event });
+  }
+
   /** Records one change and sends it to every client. */
   private onChange(id: string, change: LockChange, source: ChangeSource): void {
+    if (change.type === 'attempt' || change.type === 'lost') return this.onTelemetry(id, change, source);
     const known = this.knownOf(id);
     const prev = known.get(change.key) ?? null;
     let lock = change.lock ? publicLock(change.lock, id) : null;
@@ -339,7 +369,9 @@ function frame(event: string, data: unknown): string {
 /**
  * The body of `GET /api/events`: `snapshot` first (every lock and backend), then one event per
  * change (`acquired`, `released`, `expired`, `forced`, `changed` with the history event, whose
- * `lock` is the LockInfo; `backend` with the backend's status), and a comment every
+ * `lock` is the LockInfo; `lost` when a lockdeck holder lost its lock, whose `lock` is what that
+ * holder knew with the reason in `lock.meta.reason`, changing no lock; `backend` with the
+ * backend's status; never `attempt`), and a comment every
  * `heartbeatMs`. Changes that happen while the snapshot is being read are queued and sent right
  * after it, so none is lost (some may repeat what the snapshot shows; applying them is
  * idempotent). Ends when `signal` aborts (the client went away).

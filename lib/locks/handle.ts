@@ -28,6 +28,11 @@ export interface ManagedHandleInit {
   ops: LeaseOps;
   /** Called once when the handle is released or lost, so the backend can forget it. */
   onDone?: (handle: ManagedHandle) => void;
+  /**
+   * Called once when the handle learns its lock is lost (not on release), before `onDone`: the
+   * backend publishes a `lost` event. Must not throw (a throw is swallowed).
+   */
+  onLost?: (reason: LostReason, handle: ManagedHandle) => void;
 }
 
 /**
@@ -63,6 +68,7 @@ export class ManagedHandle implements LockHandle {
   private state: 'held' | 'released' | 'lost' = 'held';
   private inflight: Promise<unknown> | undefined;
   private readonly onDone: ((h: ManagedHandle) => void) | undefined;
+  private readonly onLost: ((reason: LostReason, h: ManagedHandle) => void) | undefined;
 
   constructor(init: ManagedHandleInit) {
     this.backend = init.backend;
@@ -73,6 +79,7 @@ export class ManagedHandle implements LockHandle {
     this.ops = init.ops;
     this.autoRenew = init.autoRenew;
     this.onDone = init.onDone;
+    this.onLost = init.onLost;
     this._expiresAt = init.expiresAt;
     this.deadline = init.leaseStart + init.leaseMs - driftMs(init.leaseMs);
     this.schedule(init.leaseStart, init.leaseMs);
@@ -136,6 +143,11 @@ export class ManagedHandle implements LockHandle {
     this.state = 'lost';
     this.clearTimers();
     this.controller.abort(this.lostError(reason, cause));
+    try {
+      this.onLost?.(reason, this);
+    } catch {
+      // Telemetry must never break the holder's bookkeeping.
+    }
     this.onDone?.(this);
   }
 

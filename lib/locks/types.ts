@@ -128,19 +128,29 @@ export type ForceReleaseResult =
   | { status: 'changed'; lock: LockInfo }
   | { status: 'not-found' };
 
-export type LockEventType = 'acquired' | 'released' | 'expired' | 'forced' | 'changed';
+/**
+ * `attempt` and `lost` are telemetry of lockdeck's own clients (see {@link Capabilities.telemetry}):
+ * they change no lock. `attempt`: a client was refused (tryAcquire) or joined the queue (once per
+ * acquire). `lost`: a holder learned that its lock is gone (`reason`), published by its process.
+ */
+export type LockEventType = 'acquired' | 'released' | 'expired' | 'forced' | 'changed' | 'attempt' | 'lost';
 
 export interface LockChange {
   type: LockEventType;
   backend: string;
   key: string;
-  /** The lock as it is now (acquired/changed), or as it was (released/expired/forced). */
+  /**
+   * The lock as it is now (acquired/changed), or as it was (released/expired/forced); for `lost`,
+   * what the holder knew (owner, fence); null or partial for `attempt`.
+   */
   lock: LockInfo | null;
   at: number;
   /** `acquired` by a lockdeck client: how long it waited for the lock (contention statistics). */
   waitedMs?: number;
   /** `released` / `forced` / `expired`: how long the holder had it. */
   heldMs?: number;
+  /** `lost`: why the holder lost it (a {@link LostReason}). */
+  reason?: string;
 }
 
 export interface Capabilities {
@@ -156,9 +166,20 @@ export interface Capabilities {
   pushWatch: boolean;
   /** A forced release tells our own holder at once (not only at its next renewal). */
   notifiesHolderOnForce: boolean;
+  /**
+   * lockdeck's clients publish `attempt` and `lost` changes through the store (absent: true where
+   * the backend predates the field, i.e. Redis; false: ZooKeeper, which has nothing to publish
+   * through without a write).
+   */
+  telemetry?: boolean;
 }
 
 export type Unsubscribe = () => void;
+
+export interface WatchOptions {
+  /** Also deliver lockdeck clients' `attempt` and `lost` changes (default false). */
+  telemetry?: boolean;
+}
 
 export interface LockClient {
   /** Acquires `name`, waiting up to `waitMs`. Throws AcquireTimeoutError / AbortError. */
@@ -178,8 +199,12 @@ export interface LockInspector {
    * Uses the layout's own wake-up so its waiters move on.
    */
   forceRelease(key: string, expect?: ForceReleaseExpectation): Promise<ForceReleaseResult>;
-  /** Pushes changes as they happen. The returned function stops watching. */
-  watch(onChange: (change: LockChange) => void): Unsubscribe;
+  /**
+   * Pushes changes as they happen. The returned function stops watching. Client telemetry
+   * (`attempt`, `lost`) only with `opts.telemetry`, so watchers written for lock changes alone see
+   * nothing new.
+   */
+  watch(onChange: (change: LockChange) => void, opts?: WatchOptions): Unsubscribe;
   /** One trivial round trip; resolves to its latency in ms, rejects when the store is down. */
   ping(): Promise<number>;
 }

@@ -82,7 +82,7 @@ describe('event stream', () => {
 });
 
 describe.each(['local', 'cache'] as const)('contention numbers on %s', { timeout: 60_000 }, (id) => {
-  it('match the count the test made: acquisitions, waits, forced releases, expiries, wait and hold percentiles', async () => {
+  it('match the count the test made: acquisitions, waits, forced releases, expiries, attempts, lost holders, wait and hold percentiles', async () => {
     const [a, b, c] = [open(id), open(id), open(id)];
     const inspector = open(id);
     const key = `${PREFIX}-orders/${id}`;
@@ -91,6 +91,10 @@ describe.each(['local', 'cache'] as const)('contention numbers on %s', { timeout
     let acquisitions = 0;
     let contended = 0;
     let released = 0;
+    // Client telemetry: tries that found the lock held (a queued acquire counts once, a refused
+    // tryAcquire once), and every handle the test took, to count those that were told they lost it.
+    let attempts = 0;
+    const handles: LockHandle[] = [];
 
     const take = async (client: LockBackend, opts: { ttlMs?: number; autoRenew?: boolean } = {}) => {
       const t0 = performance.now();
@@ -98,6 +102,7 @@ describe.each(['local', 'cache'] as const)('contention numbers on %s', { timeout
       const waited = performance.now() - t0;
       waits.push(waited);
       acquisitions++;
+      handles.push(h);
       return { h, at: performance.now(), waited };
     };
     const hold = async (held: { h: LockHandle; at: number }, ms: number) => {
@@ -119,12 +124,18 @@ describe.each(['local', 'cache'] as const)('contention numbers on %s', { timeout
       const t = await third;
       await hold(t, 150);
       contended += 2;
+      attempts += 2; // B and C both found A holding it and queued
       expect(s.waited).toBeGreaterThan(200);
       expect(t.waited).toBeGreaterThan(350);
     }
     // Two forced releases of a holder that held for 400 ms.
     for (let i = 0; i < 2; i++) {
       const held = await take(a);
+      if (i === 0) {
+        // A refused try: one more attempt, no acquisition.
+        expect(await c.tryAcquire(key, { ttlMs: 1000 })).toBeNull();
+        attempts++;
+      }
       await sleep(400);
       const r = await inspector.forceRelease(key, { fence: held.h.fence });
       expect(r.status).toBe('released');
@@ -133,12 +144,17 @@ describe.each(['local', 'cache'] as const)('contention numbers on %s', { timeout
     // One expiry: a 600 ms lease nobody renews.
     const doomed = await take(a, { ttlMs: 600, autoRenew: false });
     const expiredAt = doomed.at + 600;
+    // The two forced holders and the expired one learn that they lost it (each publishes `lost`).
+    await eventually(async () => handles.filter((x) => x.signal.aborted).length === 3 || null, 10_000, 'the holders to learn they lost it');
+    const lost = handles.filter((x) => x.signal.aborted).length;
 
     const url = `/api/contention/lock?backend=${id}&key=${encodeURIComponent(key)}&window=15m`;
     const stats = await eventually(
       async () => {
         const r = await get<LockContention>(url);
-        return r.status === 200 && r.body.acquisitions === acquisitions && r.body.expired === 1 && r.body.released === released ? r.body : null;
+        return r.status === 200 && r.body.acquisitions === acquisitions && r.body.expired === 1 && r.body.released === released && r.body.attempts === attempts && r.body.lost === lost
+          ? r.body
+          : null;
       },
       15_000,
       'the console to count the workload',
@@ -146,7 +162,8 @@ describe.each(['local', 'cache'] as const)('contention numbers on %s', { timeout
     // The expired lease's hold, as the test saw it: from acquisition to the end of the lease.
     holds.push(expiredAt - doomed.at);
 
-    expect(stats).toMatchObject({ backend: id, key, window: '15m', acquisitions: 12, released: 9, forced: 2, expired: 1 });
+    expect(stats).toMatchObject({ backend: id, key, window: '15m', acquisitions: 12, released: 9, forced: 2, expired: 1, attempts: 7, lost: 3 });
+    expect({ attempts, lost }).toEqual({ attempts: 7, lost: 3 });
     // The six waits behind another holder count as contended; an uncontended acquisition only
     // could, if its own round trip took the 5 ms threshold (the test saw at least that much then).
     const slowUncontended = waits.filter((w) => w >= 5 && w < 100).length;
@@ -183,8 +200,8 @@ describe.each(['local', 'cache'] as const)('contention numbers on %s', { timeout
       // Redis reports the acquisition after reading the lock back, so its release may come first.
       return r.body.locks?.some((l) => l.key === calm && l.acquisitions === 1) ? r.body : null;
     });
-    expect(ranking.locks[0]).toMatchObject({ backend: id, key, acquisitions: 12, forced: 2, expired: 1, contendedAcquisitions: stats.contendedAcquisitions, maxWaiters: 2 });
-    expect(ranking.locks.find((l) => l.key === calm)).toMatchObject({ acquisitions: 1, contentionMs: 0, contendedAcquisitions: 0 });
+    expect(ranking.locks[0]).toMatchObject({ backend: id, key, acquisitions: 12, forced: 2, expired: 1, attempts, lost, contendedAcquisitions: stats.contendedAcquisitions, maxWaiters: 2 });
+    expect(ranking.locks.find((l) => l.key === calm)).toMatchObject({ acquisitions: 1, contentionMs: 0, contendedAcquisitions: 0, attempts: 0, lost: 0 });
     expect(ranking.contended).toBeGreaterThanOrEqual(1);
     expect(ranking.locks.every((l) => l.backend === id)).toBe(true);
   });

@@ -22,6 +22,7 @@ import type {
   RunStore,
   RunStoreProvider,
   Unsubscribe,
+  WatchOptions,
 } from '../../locks/types';
 import { makeOwner, randomId, resolveAcquireOptions, validateName } from '../../locks/util';
 import type { RedisBackendConfig } from '../config';
@@ -206,11 +207,29 @@ export abstract class RedisBackendBase implements LockBackend, RunStoreProvider 
       expiresAt,
       autoRenew: o.autoRenew ?? true,
       onDone: (h) => this.held.delete(`${name}\n${h.fence}`),
+      onLost: (reason, h) => this.publishLost(name, h.fence, owner, reason),
       ops: this.leaseOps(name, token),
     });
     this.held.set(`${name}\n${fence}`, handle);
     return handle;
   }
+
+  /**
+   * Tells watchers that one of our holders lost its lock: a `lost` event on the events channel of
+   * the first node, in publishEvent's line format with the reason in the `ms` slot. Fire and
+   * forget: it never throws, nor waits.
+   */
+  private publishLost(name: string, fence: string, owner: OwnerInfo, reason: string): void {
+    try {
+      const node = this.nodes[0];
+      if (!node || this.closedConnections) return;
+      void node.cmd.publish(node.eventsChannel, `lost\n${Date.now()}\n${fence}\n${owner.id}\n${reason}\n${name}`).catch(() => undefined);
+    } catch {
+      // A closed connection: nobody is left to tell.
+    }
+  }
+
+  private closedConnections = false;
 
   private processChannelReady = false;
 
@@ -293,15 +312,17 @@ export abstract class RedisBackendBase implements LockBackend, RunStoreProvider 
     );
   }
 
-  watch(onChange: (change: LockChange) => void): Unsubscribe {
-    this.watchers.add(onChange);
+  watch(onChange: (change: LockChange) => void, opts: WatchOptions = {}): Unsubscribe {
+    // Client telemetry (attempt, lost) only for watchers that asked for it.
+    const fn = opts.telemetry ? onChange : (c: LockChange) => (c.type === 'attempt' || c.type === 'lost' ? undefined : onChange(c));
+    this.watchers.add(fn);
     if (this.watchers.size === 1) {
       for (const n of this.nodes) this.keepTrying(() => n.subscribe(n.eventsChannel));
       void this.watchForeign(true);
       this.scheduleSweep(0);
     }
     return () => {
-      this.watchers.delete(onChange);
+      this.watchers.delete(fn);
       if (this.watchers.size === 0) {
         clearTimeout(this.sweepTimer);
         this.sweepTimer = undefined;
@@ -389,16 +410,20 @@ export abstract class RedisBackendBase implements LockBackend, RunStoreProvider 
 
   private onEvent(message: string): void {
     // type, at, fence, owner, ms, name, one per line (scripts.ts publishEvent); the name is last.
+    // `attempt` and `lost` carry text in the ms slot (a mode and id, a reason); older consoles
+    // ignore those types, so the format stays what it was.
     const parts = message.split('\n');
     if (parts.length < 6) return;
-    const ms = parts[4] === '' ? undefined : Number(parts[4]);
+    const text = parts[4]!;
+    const ms = text === '' || !/^-?\d+(\.\d+)?$/.test(text) ? undefined : Number(text);
     const ev = { type: parts[0]!, at: Number(parts[1]), fence: parts[2] || undefined, owner: parts[3] || undefined, ms, key: parts.slice(5).join('\n') };
     if (ev.type === 'released' || ev.type === 'forced') {
       for (const p of this.pending.values()) if (p.name === ev.key) p.onWake();
     }
     if (this.watchers.size === 0) return;
     // With several masters every change arrives once per master: pass it on once.
-    const id = `${ev.type}|${ev.key}|${ev.fence ?? ''}`;
+    // An attempt has no fence: its id (in the text slot) tells two attempts apart.
+    const id = `${ev.type}|${ev.key}|${ev.fence ?? ''}${ev.type === 'attempt' ? `|${text}` : ''}`;
     const now = Date.now();
     if ((this.recentEvents.get(id) ?? 0) > now - 1000) return;
     this.recentEvents.set(id, now);
@@ -421,6 +446,17 @@ export abstract class RedisBackendBase implements LockBackend, RunStoreProvider 
         holders: [{ owner, fence, acquiredAt: null }], acquiredAt: null, expiresAt: null, ttlMs: null, waiters: [], health: 'unknown',
       };
       this.emit({ type: ev.type, backend: this.id, key: ev.key, lock, at: ev.at, ...(ev.ms !== undefined ? { heldMs: ev.ms } : {}) });
+    } else if (ev.type === 'lost') {
+      // What the holder knew: its owner and fence. The lock itself is gone or someone else's.
+      const owner = ev.owner ?? null;
+      const fence = ev.fence ?? null;
+      const lock: LockInfo = {
+        backend: this.id, key: ev.key, format: 'lockdeck', kind: 'mutex', owner, fence,
+        holders: [{ owner, fence, acquiredAt: null }], acquiredAt: null, expiresAt: null, ttlMs: null, waiters: [], health: 'unknown',
+      };
+      this.emit({ type: 'lost', backend: this.id, key: ev.key, lock, at: ev.at, ...(text ? { reason: text } : {}) });
+    } else if (ev.type === 'attempt') {
+      this.emit({ type: 'attempt', backend: this.id, key: ev.key, lock: null, at: ev.at });
     }
   }
 
@@ -462,6 +498,7 @@ export abstract class RedisBackendBase implements LockBackend, RunStoreProvider 
     this.closed = true;
     clearTimeout(this.sweepTimer);
     await Promise.allSettled([...this.held.values()].map((h) => h.release()));
+    this.closedConnections = true;
     for (const n of this.nodes) n.close();
   }
 }

@@ -33,6 +33,7 @@ const SINGLE_CAPABILITIES: Capabilities = Object.freeze({
   fifo: true,
   pushWatch: true,
   notifiesHolderOnForce: true,
+  telemetry: true,
 });
 
 /** One server, a Sentinel master set, or a Cluster: server-side FIFO handoff. */

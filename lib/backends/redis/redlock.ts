@@ -30,6 +30,7 @@ const CAPABILITIES: Capabilities = Object.freeze({
   fifo: false,
   pushWatch: true,
   notifiesHolderOnForce: true,
+  telemetry: true,
 });
 
 /** 0 turns off the scripts' server-side handoff: in Redlock mode no single master may grant. */

@@ -29,7 +29,10 @@ local nowUs = tonumber(t[1]) * 1000000 + tonumber(t[2])
 
 -- Events for watchers: type, at, fence, owner, ms and name, one per line. Plain concatenation, not cjson: this runs
 -- on every acquire and release. Names and owners cannot contain control characters (validated).
--- ms: how long the acquirer waited ('acquired'), or how long the holder held the lock.
+-- ms: how long the acquirer waited ('acquired'), or how long the holder held the lock; for
+-- 'attempt', the mode and a short id of the attempt ('queued:<id>' / 'refused:<id>', the id tells
+-- the copies a Redlock attempt publishes on each master from two attempts); for 'lost' (published
+-- by the holder's process, not by a script), the LostReason.
 local function publishEvent(chan, typ, name, fence, owner, ms)
   if chan ~= '' then
     redis.call('PUBLISH', chan, typ .. '\\n' .. now .. '\\n' .. (fence or '') .. '\\n' .. (owner or '') .. '\\n' .. (ms or '') .. '\\n' .. name)
@@ -116,8 +119,16 @@ if not cur then
   end
   handoff(useIndex, name, handoffTtl, events)
 end
-if waiter == '' then return {0, redis.call('PTTL', KEYS[1]), now, -1} end
-if not redis.call('ZSCORE', KEYS[3], waiter) then redis.call('ZADD', KEYS[3], nowUs, waiter) end
+-- Refused: one 'attempt' event for a single try, and for a waiter when it joins the queue (not
+-- on its re-checks). Only this contended path pays for it.
+if waiter == '' then
+  publishEvent(events, 'attempt', name, nil, me.o, 'refused:' .. string.sub(redis.sha1hex(token), 1, 12))
+  return {0, redis.call('PTTL', KEYS[1]), now, -1}
+end
+if not redis.call('ZSCORE', KEYS[3], waiter) then
+  redis.call('ZADD', KEYS[3], nowUs, waiter)
+  publishEvent(events, 'attempt', name, nil, me.o, 'queued:' .. string.sub(redis.sha1hex(token), 1, 12))
+end
 redis.call('HSET', KEYS[4], waiter, cjson.encode(me))
 return {0, redis.call('PTTL', KEYS[1]), now, redis.call('ZRANK', KEYS[3], waiter)}
 `;

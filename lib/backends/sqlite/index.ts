@@ -33,6 +33,7 @@ import type {
   LockInfo,
   OwnerInfo,
   Unsubscribe,
+  WatchOptions,
 } from '../../locks/types';
 import { makeOwner, randomId, resolveAcquireOptions, validateName } from '../../locks/util';
 import type { SqliteBackendConfig } from '../config';
@@ -65,6 +66,7 @@ const CAPABILITIES: Capabilities = Object.freeze({
   fifo: true,
   pushWatch: true,
   notifiesHolderOnForce: true,
+  telemetry: true,
 });
 
 /** Re-check period of `watch` subscribers when no wake-up arrives (a lost one, an expiring lock). */
@@ -224,6 +226,16 @@ class SqliteLockBackend implements LockBackend, RunStoreProvider {
           }
           if (released) this.notify();
         },
+      },
+      onLost: (reason) => {
+        // Telemetry for watchers (any process on this file): never throws, never blocks long.
+        if (this.dbClosed) return;
+        try {
+          this.store.recordLost(name, fence, owner, reason);
+          this.notify();
+        } catch {
+          // A busy or broken store: the watchers still see the forced/expired change itself.
+        }
       },
       onDone: () => {
         this.held.delete(entry);
@@ -394,22 +406,24 @@ class SqliteLockBackend implements LockBackend, RunStoreProvider {
    * While someone watches, this instance also sweeps locks whose lease ran out (recording
    * `expired`), at their expiry, so the console sees expiries that nobody acquires over.
    */
-  watch(onChange: (change: LockChange) => void): Unsubscribe {
+  watch(onChange: (change: LockChange) => void, opts: WatchOptions = {}): Unsubscribe {
     this.assertOpen();
+    // Client telemetry (attempt, lost) only for watchers that asked for it.
+    const fn = opts.telemetry ? onChange : (c: LockChange) => (c.type === 'attempt' || c.type === 'lost' ? undefined : onChange(c));
     if (this.subscribers.size === 0) {
       try {
         this.eventCursor = this.store.maxEventId();
       } catch (err) {
         throw unavailable(err, 'cannot watch');
       }
-      this.subscribers.add(onChange);
+      this.subscribers.add(fn);
       this.armWatch();
     } else {
-      this.subscribers.add(onChange);
+      this.subscribers.add(fn);
     }
     this.updateRef();
     return () => {
-      this.subscribers.delete(onChange);
+      this.subscribers.delete(fn);
       if (this.subscribers.size === 0) {
         clearTimeout(this.watchTimer);
         this.watchTimer = undefined;
@@ -456,7 +470,10 @@ class SqliteLockBackend implements LockBackend, RunStoreProvider {
         for (const e of batch) {
           this.eventCursor = e.id;
           const change: LockChange = { type: e.type, backend: this.id, key: e.name, lock: e.lock && this.withBackend(e.lock), at: e.at };
-          if (e.ms !== null) change[e.type === 'acquired' ? 'waitedMs' : 'heldMs'] = e.ms;
+          if (e.type === 'lost') {
+            const reason = e.lock?.meta?.reason;
+            if (typeof reason === 'string') change.reason = reason;
+          } else if (e.ms !== null && e.type !== 'attempt') change[e.type === 'acquired' ? 'waitedMs' : 'heldMs'] = e.ms;
           for (const s of [...this.subscribers]) {
             try {
               s(change);

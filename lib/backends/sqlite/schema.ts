@@ -22,7 +22,9 @@
  *    definition (schedule, lockAtMostFor...) and when each instance last announced it; instances
  *    unseen for a week are deleted at the next announcement.
  *  - `events`: acquired / released / expired / forced / changed, each with the LockInfo (without
- *    `backend`) as it was then. Instances in other processes read it when woken to push changes to
+ *    `backend`) as it was then; and the clients' telemetry, which changes no lock: `attempt` (a
+ *    refused try or a queue join; no lock) and `lost` (a holder's owner and fence, the reason in
+ *    the stored lock's `meta.reason`). Instances in other processes read it when woken to push changes to
  *    `watch` subscribers and to learn why one of their handles disappeared. Bounded: only the
  *    newest `eventRetention` rows are kept.
  *

@@ -171,6 +171,11 @@ export class LockStore {
           waitersChanged = true;
         }
         if (waitersChanged && row) this.event(now, 'changed', row);
+        // Telemetry: one `attempt` per refused try or per acquire that joins the queue, never for
+        // a queued waiter's re-checks (those come with its waiter id).
+        if (req.waiterId === null) {
+          this.insert(now, 'attempt', req.name, row && !free ? row.fence : null, null, null);
+        }
         const retryAt = !free ? row!.expires_at : head ? head.lease_until : null;
         return { kind: 'busy', waiterId, retryAt, touched: waitersChanged };
       })
@@ -310,6 +315,23 @@ export class LockStore {
     }));
   }
 
+  /**
+   * Records that one of our holders lost `name` (telemetry for watchers; it changes no lock). The
+   * stored lock is what the holder knew, with the reason in `meta.reason`.
+   */
+  recordLost(name: string, fence: string, owner: OwnerInfo, reason: string): void {
+    this.db
+      .transaction(() => {
+        const now = Date.now();
+        const info: StoredInfo = {
+          key: name, format: 'lockdeck', kind: 'mutex', owner: owner.id, holders: [{ owner: owner.id, fence, acquiredAt: null }], fence,
+          acquiredAt: null, expiresAt: null, ttlMs: null, waiters: [], health: 'unknown', meta: { reason },
+        };
+        this.insert(now, 'lost', name, Number(fence), JSON.stringify(info), null);
+      })
+      .immediate();
+  }
+
   ping(): void {
     this.s.ping.get();
   }
@@ -344,7 +366,12 @@ export class LockStore {
   /** `ms`: how long the acquirer waited (`acquired`), else how long the holder held it. */
   private event(now: number, type: LockEventType, row: LockRow, waitedMs?: number): void {
     const ms = type === 'acquired' ? (waitedMs ?? null) : type === 'changed' ? null : now - row.acquired_at;
-    const { lastInsertRowid } = this.s.insertEvent.run(now, type, row.name, row.fence, JSON.stringify(this.info(row, now)), ms);
+    this.insert(now, type, row.name, row.fence, JSON.stringify(this.info(row, now)), ms);
+  }
+
+  /** One events row; trims the table every 64 rows (the per-event cost stays one insert). */
+  private insert(now: number, type: LockEventType, name: string, fence: number | null, lock: string | null, ms: number | null): void {
+    const { lastInsertRowid } = this.s.insertEvent.run(now, type, name, fence, lock, ms);
     const id = Number(lastInsertRowid);
     // Trimming in batches keeps the per-event cost at one insert.
     if (id % 64 === 0) this.s.trimEvents.run(id - this.opts.eventRetention);

@@ -102,6 +102,9 @@ const CAPABILITIES: Capabilities = Object.freeze({
   fifo: true,
   pushWatch: true,
   notifiesHolderOnForce: true,
+  // No `attempt` / `lost` telemetry: there is nothing to publish through without a write (a node
+  // per event), and a watcher already sees a lost holder's node vanish.
+  telemetry: false,
 });
 
 const DEFAULT_LIST_LIMIT = 1000;
