@@ -310,9 +310,24 @@ export function runBackendContract(name: string, fixture: () => Promise<Contract
       }
     });
 
-    it('tells watchers of refused attempts and of holders that lost their lock (client telemetry)', async (ctx) => {
-      if (a.capabilities.telemetry === false) return ctx.skip();
+    it('tells watchers of refused attempts and of holders that lost their lock (client telemetry)', async () => {
       const k = key('telemetry');
+      if (a.capabilities.telemetry === false) {
+        // A store without client telemetry says so, and its watchers see lock changes only.
+        const seen: LockChange[] = [];
+        const stop = b.watch((c) => void (c.key === k && seen.push(c)), { telemetry: true });
+        try {
+          await new Promise((r) => setTimeout(r, 100));
+          const h = await a.acquire(k, { ttlMs: 5000 });
+          expect(await b.tryAcquire(k, { ttlMs: 5000 })).toBeNull();
+          expect((await b.forceRelease(k, { fence: h.fence })).status).toBe('released');
+          await eventually(() => seen.some((c) => c.type === 'forced' || c.type === 'released'), 3000, 'the forced release');
+          expect(seen.filter((c) => c.type === 'attempt' || c.type === 'lost')).toEqual([]);
+        } finally {
+          stop();
+        }
+        return;
+      }
       const seen: LockChange[] = [];
       const plain: LockChange[] = [];
       const stop = b.watch(
