@@ -11,7 +11,7 @@
  *   BENCH_PIN=off      let the scheduler place processes: on the 2-vCPU box the PING baseline
  *                      then swings between ~25 µs (same vCPU) and ~75 µs (cross-vCPU) run to run
  *   BENCH_SCALE=0.2    multiply sample counts (smoke runs); default 1
- *   BENCH_SECTIONS=redis,sqlite   which sections to run (default all)
+ *   BENCH_SECTIONS=redis,sqlite,zookeeper   which sections to run (default all)
  *
  * A section is a function (ctx) => Promise<void> that adds rows; to add a store, write
  * bench/<store>.ts and list it in SECTIONS below.
@@ -26,10 +26,12 @@ import { nowMs } from './lib/stats';
 import { stopAllWorkers } from './lib/workers';
 import { redisSection } from './redis';
 import { sqliteSection } from './sqlite';
+import { zookeeperSection } from './zookeeper';
 
 const SECTIONS: Record<string, (ctx: BenchContext) => Promise<void>> = {
   redis: redisSection,
   sqlite: sqliteSection,
+  zookeeper: zookeeperSection,
 };
 
 const OUT = fileURLToPath(new URL('./results/latest.json', import.meta.url));

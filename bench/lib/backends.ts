@@ -12,6 +12,7 @@ export type BackendFactory = (config: Record<string, unknown>, options?: Record<
 const MODULES: Record<string, { file: string; factory: string }> = {
   redis: { file: '../../lib/backends/redis/index.ts', factory: 'createRedisBackend' },
   sqlite: { file: '../../lib/backends/sqlite/index.ts', factory: 'createSqliteBackend' },
+  zookeeper: { file: '../../lib/backends/zookeeper/index.ts', factory: 'createZooKeeperBackend' },
 };
 
 export async function loadFactory(type: string): Promise<{ factory: BackendFactory } | { reason: string }> {

@@ -1,0 +1,324 @@
+/**
+ * ZooKeeper section, all on one throwaway standalone server started here (scripts/servers.ts
+ * startZooKeeper()):
+ *
+ *  - baselines: `exists` round trip (node-zookeeper-client through lib/backends/zookeeper's
+ *    ZkSession, sequential, hot loop) and the raw Curator-style mutex cycle on the same session:
+ *    create(EPHEMERAL_SEQUENTIAL `_c_<uuid>-lock-`) + getChildren + delete;
+ *  - ours: uncontended acquire+release (tryAcquire + release, autoRenew false) in this process,
+ *    and the cross-process handoff (bench/lib/handoff.ts, two `lockdeck` workers);
+ *  - kazoo's Lock handoff between two Python processes (bench/kazoo-handoff.py), when
+ *    /usr/bin/python3 can import kazoo: same method (t1 in the waiter − t0 in the holder, both
+ *    CLOCK_MONOTONIC), waiter confirmed blocked by its node showing up, same pauses.
+ *
+ * Baselines and our cycle run in R interleaved rounds; p50 ratios are the median of per-round
+ * ratios with their spread. The two handoffs are interleaved per round too. Every loop is bounded
+ * by count and time.
+ */
+import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+import { createZooKeeperBackend } from '../lib/backends/zookeeper/index';
+import { CreateMode, ZkSession } from '../lib/backends/zookeeper/session';
+import type { LockBackend } from '../lib/locks/types';
+import { startZooKeeper } from '../scripts/servers';
+import { packageVersion, scaled, type BenchContext } from './lib/context';
+import { fencesIncrease, pingPong, type HandoffSample } from './lib/handoff';
+import { pin } from './lib/machine';
+import type { WorkerSpec } from './lib/protocol';
+import { atMost, ms, type Row } from './lib/report';
+import { measure, median, pairedRatio, summarize, uniform, withTimeout } from './lib/stats';
+import { BenchWorker } from './lib/workers';
+
+const TTL_MS = 30_000;
+const PYTHON = '/usr/bin/python3';
+const KAZOO_PEER = fileURLToPath(new URL('./kazoo-handoff.py', import.meta.url));
+
+/** Polls until `name` shows at least `want` waiters (bounded by count and time). */
+async function waitForWaiters(inspector: LockBackend, name: string, want: number, timeoutMs = 5000): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  for (let polls = 1; polls <= 20_000; polls++) {
+    const info = await inspector.get(name);
+    if (info && info.waiters.length >= want) return;
+    if (performance.now() > deadline) break;
+  }
+  throw new Error(`inspector never showed ${want} waiter(s) on "${name}" within ${timeoutMs} ms`);
+}
+
+function kazooVersion(): string | null {
+  const r = spawnSync(PYTHON, ['-c', 'import kazoo.version as v; print(v.__version__)'], { encoding: 'utf8', timeout: 10_000 });
+  return r.status === 0 ? r.stdout.trim() || '?' : null;
+}
+
+/** One kazoo-handoff.py process: a line protocol over stdin/stdout. */
+class KazooPeer {
+  private readonly lines: string[] = [];
+  private waiting: ((l: string) => void) | undefined;
+  private exited = false;
+
+  private constructor(
+    readonly label: string,
+    private readonly proc: ChildProcessWithoutNullStreams,
+  ) {
+    createInterface({ input: proc.stdout }).on('line', (l) => {
+      const w = this.waiting;
+      if (w) {
+        this.waiting = undefined;
+        w(l);
+      } else this.lines.push(l);
+    });
+    proc.stderr.on('data', (d: Buffer) => process.stderr.write(`[${label}] ${d.toString()}`));
+    proc.on('exit', () => (this.exited = true));
+  }
+
+  static async start(label: string, hosts: string, path: string, cpu?: string): Promise<KazooPeer> {
+    const proc = spawn(PYTHON, [KAZOO_PEER, hosts, path], { stdio: ['pipe', 'pipe', 'pipe'] });
+    if (cpu && proc.pid) pin(proc.pid, cpu);
+    const p = new KazooPeer(label, proc);
+    await p.expect('ready', 20_000);
+    return p;
+  }
+
+  private next(timeoutMs: number): Promise<string> {
+    const l = this.lines.shift();
+    if (l !== undefined) return Promise.resolve(l);
+    if (this.exited) return Promise.reject(new Error(`${this.label} has exited`));
+    return withTimeout(new Promise<string>((r) => (this.waiting = r)), timeoutMs, `${this.label} reply`);
+  }
+
+  /** Next line, which must start with `word`; returns the rest. */
+  async expect(word: string, timeoutMs = 10_000): Promise<string> {
+    const l = await this.next(timeoutMs);
+    if (!l.startsWith(word)) throw new Error(`${this.label}: expected "${word}", got "${l}"`);
+    return l.slice(word.length).trim();
+  }
+
+  send(cmd: string): void {
+    this.proc.stdin.write(cmd + '\n');
+  }
+
+  async stop(): Promise<void> {
+    if (this.exited) return;
+    const gone = new Promise<void>((r) => this.proc.once('exit', () => r()));
+    this.proc.stdin.end('exit\n');
+    const killer = setTimeout(() => this.proc.kill('SIGKILL'), 3000);
+    await gone;
+    clearTimeout(killer);
+  }
+}
+
+/** Ping-pong between two kazoo processes on `path` (peers[0] holds at the start). */
+async function kazooPingPong(
+  peers: [KazooPeer, KazooPeer],
+  o: { warmup: number; samples: number; pauseMs: [number, number]; budgetMs: number; childCount: () => Promise<number> },
+): Promise<{ samples: number[]; holder: KazooPeer }> {
+  let [holder, waiter] = peers;
+  const out: number[] = [];
+  const stopAt = performance.now() + o.budgetMs;
+  for (let i = 0; i < o.warmup + o.samples; i++) {
+    if (i >= o.warmup && performance.now() > stopAt) break;
+    waiter.send('acquire');
+    await waiter.expect('contending');
+    // Blocked once its node is there beside the holder's (kazoo creates it, then watches).
+    const deadline = performance.now() + 5000;
+    for (let polls = 0; (await o.childCount()) < 2; polls++) {
+      if (performance.now() > deadline || polls > 20_000) throw new Error('kazoo waiter never showed its node');
+    }
+    const pauseMs = uniform(o.pauseMs[0], o.pauseMs[1]);
+    holder.send(`release ${pauseMs.toFixed(3)}`);
+    const [t0, t1] = await Promise.all([holder.expect('released', 10_000 + pauseMs), waiter.expect('acquired', 10_000 + pauseMs)]);
+    if (i >= o.warmup) out.push(Number(BigInt(t1) - BigInt(t0)) / 1e6);
+    [holder, waiter] = [waiter, holder];
+  }
+  return { samples: out, holder };
+}
+
+export async function zookeeperSection(ctx: BenchContext): Promise<void> {
+  const S = 'zookeeper';
+  const server = await startZooKeeper();
+  try {
+    await runSection(ctx, S, server.url.replace(/^zookeeper:\/\//, ''), server.process.pid);
+  } finally {
+    await server.stop();
+  }
+}
+
+async function runSection(ctx: BenchContext, S: string, connect: string, serverPid: number | undefined): Promise<void> {
+  if (ctx.pin && serverPid) pin(serverPid, ctx.pin.server);
+  ctx.log(`zookeeper on ${connect} (pid ${serverPid})`);
+  ctx.versions['node-zookeeper-client'] = packageVersion('node-zookeeper-client');
+
+  const root = `/bench-${randomUUID().slice(0, 8)}`;
+  const config = { id: 'bench-zk', type: 'zookeeper' as const, connect, roots: [root] };
+  const session = new ZkSession(connect, { sessionTimeoutMs: 10_000 }, { onConnected() {}, onDisconnected() {}, onExpired() {} });
+  const cleanups: (() => unknown)[] = [() => session.close()];
+  try {
+    await session.ready();
+    const backend = createZooKeeperBackend(config);
+    cleanups.push(() => backend.close());
+    const inspector = createZooKeeperBackend({ ...config, id: 'bench-zk-inspector' });
+    cleanups.push(() => inspector.close());
+
+    const RAW = `${root}/bench/raw`;
+    const CYCLE = 'bench/cycle';
+    await session.mkdirp(RAW);
+    await session.mkdirp(`${root}/${CYCLE}`);
+    const existsPath = RAW;
+
+    // ---------------------------------------------------------- interleaved rounds: baselines vs ours
+    const ROUNDS = 5;
+    const existsN = scaled(ctx, 400, 50);
+    const cycleN = scaled(ctx, 250, 40);
+    const exi: number[][] = [];
+    const raw: number[][] = [];
+    const ours: number[][] = [];
+    const rawCycle = async () => {
+      const node = await session.create(`${RAW}/_c_${randomUUID()}-lock-`, Buffer.from('127.0.0.1'), CreateMode.EPHEMERAL_SEQUENTIAL);
+      await session.getChildren(RAW);
+      await session.remove(node);
+    };
+    const ourCycle = async () => {
+      const h = await backend.tryAcquire(CYCLE, { ttlMs: TTL_MS, autoRenew: false });
+      if (!h) throw new Error(`${CYCLE} unexpectedly held`);
+      await h.release();
+    };
+    for (let r = -1; r < ROUNDS; r++) {
+      const first = r === -1;
+      const e = await measure(() => session.exists(existsPath), { warmup: first ? 500 : 50, samples: existsN, maxMs: 3000 });
+      // Alternate which cycle goes first, so neither always follows the other.
+      let a: number[];
+      let b: number[];
+      if (r % 2 === 0) {
+        a = await measure(rawCycle, { warmup: first ? 200 : 20, samples: cycleN, maxMs: 3000 });
+        b = await measure(ourCycle, { warmup: first ? 200 : 20, samples: cycleN, maxMs: 3000 });
+      } else {
+        b = await measure(ourCycle, { warmup: first ? 200 : 20, samples: cycleN, maxMs: 3000 });
+        a = await measure(rawCycle, { warmup: first ? 200 : 20, samples: cycleN, maxMs: 3000 });
+      }
+      if (first) {
+        ctx.log(`warm-up round: exists ${ms(median(e))}, raw cycle ${ms(median(a))}, acquire+release ${ms(median(b))} (discarded)`);
+        continue;
+      }
+      exi.push(e);
+      raw.push(a);
+      ours.push(b);
+      ctx.log(`round ${r + 1}/${ROUNDS}: exists ${ms(median(e))}, raw cycle ${ms(median(a))}, acquire+release ${ms(median(b))}`);
+    }
+    const allExists = summarize(exi.flat());
+    const allRaw = summarize(raw.flat());
+    const allOurs = summarize(ours.flat());
+    const oursVsExists = pairedRatio(ours.map(median), exi.map(median));
+    const oursVsRaw = pairedRatio(ours.map(median), raw.map(median));
+    const rawVsExists = pairedRatio(raw.map(median), exi.map(median));
+
+    // ---------------------------------------------------------- handoffs: ours and kazoo's
+    const cpu = ctx.pin?.clients;
+    const spec: WorkerSpec = { kind: 'lockdeck', backend: 'zookeeper', config: { ...config } };
+    const [wa, wb] = await Promise.all([BenchWorker.start('zk-a', spec, { cpu }), BenchWorker.start('zk-b', spec, { cpu })]);
+    cleanups.push(() => wa.stop(), () => wb.stop());
+    const HO = 'bench/handoff';
+    if (!(await wa.call({ op: 'tryAcquire', name: HO, ttlMs: TTL_MS })).got) throw new Error(`${HO} is held by someone else`);
+    let pair: [BenchWorker, BenchWorker] = [wa, wb];
+
+    const kv = kazooVersion();
+    let kPeers: [KazooPeer, KazooPeer] | null = null;
+    const KPATH = `${root}/bench/kazoo`;
+    if (kv) {
+      ctx.versions.kazoo = kv;
+      const [ka, kb] = await Promise.all([KazooPeer.start('kazoo-a', connect, KPATH, cpu), KazooPeer.start('kazoo-b', connect, KPATH, cpu)]);
+      cleanups.push(() => ka.stop(), () => kb.stop());
+      ka.send('acquire');
+      await ka.expect('contending');
+      await ka.expect('acquired', 10_000);
+      kPeers = [ka, kb];
+    } else {
+      ctx.log(`kazoo: ${PYTHON} cannot import kazoo, its handoff is skipped`);
+    }
+    const kChildren = async () => (await session.getChildren(KPATH)).children.length;
+
+    const HO_ROUNDS = 3;
+    const hoN = scaled(ctx, 40, 10);
+    const oursHo: HandoffSample[][] = [];
+    const kazooHo: number[][] = [];
+    for (let r = -1; r < HO_ROUNDS; r++) {
+      const first = r === -1;
+      const ho = await pingPong(pair, {
+        name: HO, ttlMs: TTL_MS, waitMs: 10_000, warmup: first ? 10 : 2, samples: first ? 0 : hoN, pauseMs: [1, 10],
+        confirmBlocked: () => waitForWaiters(inspector, HO, 1), budgetMs: 6000,
+      });
+      pair = ho.holder === wa ? [wa, wb] : [wb, wa];
+      let k: number[] = [];
+      if (kPeers) {
+        const x = await kazooPingPong(kPeers, { warmup: first ? 10 : 2, samples: first ? 0 : hoN, pauseMs: [1, 10], budgetMs: 6000, childCount: kChildren });
+        kPeers = x.holder === kPeers[0] ? kPeers : [kPeers[1], kPeers[0]];
+        k = x.samples;
+      }
+      if (first) continue;
+      oursHo.push(ho.samples);
+      if (kPeers) kazooHo.push(k);
+      ctx.log(
+        `handoff round ${r + 1}/${HO_ROUNDS}: ours ${ms(median(ho.samples.map((s) => s.ms)))}` +
+          (kPeers ? `, kazoo ${ms(median(k))}` : ''),
+      );
+    }
+    const allHo = summarize(oursHo.flat().map((s) => s.ms));
+    const allK = kPeers ? summarize(kazooHo.flat()) : null;
+    const hoVsKazoo = kPeers ? pairedRatio(oursHo.map((h) => median(h.map((s) => s.ms))), kazooHo.map(median)) : null;
+    const fencesOk = fencesIncrease(oursHo.flat());
+
+    // ---------------------------------------------------------- rows
+    const existsLabel = `exists p50 ${ms(allExists.p50)}`;
+    const rawLabel = `raw cycle p50 ${ms(allRaw.p50)}`;
+    const rows: Row[] = [
+      { section: S, figure: 'exists round trip p50', value: allExists.p50, unit: 'ms', baseline: '—', ratio: null, target: '—', verdict: 'baseline', note: `n=${allExists.n}, p99 ${ms(allExists.p99)}` },
+      {
+        section: S, figure: 'raw cycle p50 (create ES + getChildren + delete)', value: allRaw.p50, unit: 'ms', baseline: existsLabel,
+        ratio: rawVsExists.median, ratioSpread: [rawVsExists.min, rawVsExists.max], target: '—', verdict: 'baseline', note: `n=${allRaw.n}, p99 ${ms(allRaw.p99)}`,
+      },
+      {
+        section: S, figure: 'acquire+release p50 vs exists', value: allOurs.p50, unit: 'ms', baseline: existsLabel,
+        ratio: oursVsExists.median, ratioSpread: [oursVsExists.min, oursVsExists.max], target: '—', verdict: 'info',
+        note: `tryAcquire + release, autoRenew false, n=${allOurs.n}, p99 ${ms(allOurs.p99)}`,
+      },
+      {
+        section: S, figure: 'acquire+release p50 vs raw cycle', value: allOurs.p50, unit: 'ms', baseline: rawLabel,
+        ratio: oursVsRaw.median, ratioSpread: [oursVsRaw.min, oursVsRaw.max], target: '≤ 1.05×', verdict: atMost(oursVsRaw.median, 1.05),
+      },
+      {
+        section: S, figure: 'handoff p50', value: allHo.p50, unit: 'ms', baseline: existsLabel, ratio: allHo.p50 / allExists.p50, target: '—', verdict: 'info',
+        note: `cross-process (2 workers), n=${allHo.n}, pauses 1-10 ms, fences increasing: ${fencesOk}`,
+      },
+      { section: S, figure: 'handoff p99', value: allHo.p99, unit: 'ms', baseline: existsLabel, ratio: allHo.p99 / allExists.p50, target: '—', verdict: 'info' },
+    ];
+    if (allK && hoVsKazoo) {
+      rows.push(
+        {
+          section: S, figure: 'kazoo Lock handoff p50', value: allK.p50, unit: 'ms', baseline: existsLabel, ratio: allK.p50 / allExists.p50, target: '—', verdict: 'baseline',
+          note: `kazoo ${kv}, 2 Python processes, n=${allK.n}, p99 ${ms(allK.p99)}`,
+        },
+        {
+          section: S, figure: 'handoff p50 vs kazoo', value: allHo.p50, unit: 'ms', baseline: `kazoo p50 ${ms(allK.p50)}`,
+          ratio: hoVsKazoo.median, ratioSpread: [hoVsKazoo.min, hoVsKazoo.max], target: '≤ 1×', verdict: atMost(hoVsKazoo.median, 1),
+        },
+      );
+    } else {
+      rows.push({ section: S, figure: 'kazoo Lock handoff', value: null, unit: '', baseline: '—', ratio: null, target: '—', verdict: 'skip', note: `${PYTHON} cannot import kazoo` });
+    }
+    ctx.rows.push(...rows);
+    ctx.details.zookeeper = {
+      exists: allExists, rawCycle: allRaw, acquireRelease: allOurs, ratios: { oursVsExists, oursVsRaw, rawVsExists },
+      handoff: allHo, kazooHandoff: allK, handoffVsKazoo: hoVsKazoo, fencesIncrease: fencesOk,
+      perRound: { exists: exi.map(median), raw: raw.map(median), ours: ours.map(median) },
+    };
+  } finally {
+    while (cleanups.length) {
+      try {
+        await cleanups.pop()!();
+      } catch (err) {
+        ctx.log(`zookeeper cleanup: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+  }
+}
