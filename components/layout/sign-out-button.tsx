@@ -3,7 +3,7 @@
 import { useState } from 'react';
 import { useQueryClient } from '@tanstack/react-query';
 
-import { api } from '@/lib/client/api';
+import { api, leaveForLogin } from '@/lib/client/api';
 
 /** POST /api/logout, forget every cached answer, and go to the login page. */
 export function SignOutButton() {
@@ -16,6 +16,9 @@ export function SignOutButton() {
       className="inline-flex h-8 items-center rounded-md px-2.5 text-xs font-medium text-muted-foreground hover:bg-muted hover:text-foreground disabled:opacity-50"
       onClick={async () => {
         setBusy(true);
+        // The logout makes every request in flight answer 401; those must not send us to
+        // `/login?next=…` instead of the plain login page.
+        leaveForLogin();
         try {
           await api.logout();
         } catch {

@@ -120,8 +120,17 @@ export function loginUrl(next?: string): string {
   return here && here !== '/' && !here.startsWith('/login') ? `/login?next=${encodeURIComponent(here)}` : '/login';
 }
 
+/** Set once the page is on its way to the login page, so that later 401s do not redirect again. */
+let leaving = false;
+
 /** Sends the browser to the login page (a full load, so no state of the old session survives). */
 export function redirectToLogin(): void {
-  if (typeof window === 'undefined' || window.location.pathname === '/login') return;
+  if (typeof window === 'undefined' || leaving || window.location.pathname === '/login') return;
+  leaving = true;
   window.location.assign(loginUrl());
+}
+
+/** Signing out: from now on a 401 (the session is gone on purpose) must not pick another target. */
+export function leaveForLogin(): void {
+  leaving = true;
 }
