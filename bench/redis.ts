@@ -18,10 +18,9 @@ import { Redis } from 'ioredis';
 
 import { createRedisBackend } from '../lib/backends/redis/index';
 import * as luaScripts from '../lib/backends/redis/scripts';
-import type { LockBackend } from '../lib/locks/types';
 import { startRedis } from '../scripts/servers';
 import { packageVersion, scaled, type BenchContext } from './lib/context';
-import { breakdown, fencesIncrease, pingPong, type HandoffOptions, type HandoffSample } from './lib/handoff';
+import { breakdown, fencesIncrease, pingPong, type HandoffOptions, type HandoffSample, waitForWaiters } from './lib/handoff';
 import { pin } from './lib/machine';
 import type { WorkerSpec } from './lib/protocol';
 import { atMost, ms, type Row } from './lib/report';
@@ -62,16 +61,6 @@ function topLevel(d: Record<string, number>): number {
   return TOP_LEVEL.reduce((a, k) => a + (d[k] ?? 0), 0);
 }
 
-/** Polls the inspector until `name` shows at least `want` waiters (bounded by count and time). */
-async function waitForWaiters(inspector: LockBackend, name: string, want: number, timeoutMs = 5000): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  for (let polls = 1; polls <= 20_000; polls++) {
-    const info = await inspector.get(name);
-    if (info && info.waiters.length >= want) return;
-    if (performance.now() > deadline) break;
-  }
-  throw new Error(`inspector never showed ${want} waiter(s) on "${name}" within ${timeoutMs} ms`);
-}
 
 /**
  * Server-side duration (µs, SLOWLOG with threshold 0) of every script call made while `fn` runs,

@@ -22,10 +22,9 @@ import { fileURLToPath } from 'node:url';
 
 import { createZooKeeperBackend } from '../lib/backends/zookeeper/index';
 import { CreateMode, ZkSession } from '../lib/backends/zookeeper/session';
-import type { LockBackend } from '../lib/locks/types';
 import { startZooKeeper } from '../scripts/servers';
 import { packageVersion, scaled, type BenchContext } from './lib/context';
-import { fencesIncrease, pingPong, type HandoffSample } from './lib/handoff';
+import { fencesIncrease, pingPong, type HandoffSample, waitForWaiters } from './lib/handoff';
 import { pin } from './lib/machine';
 import type { WorkerSpec } from './lib/protocol';
 import { atMost, ms, type Row } from './lib/report';
@@ -36,16 +35,6 @@ const TTL_MS = 30_000;
 const PYTHON = '/usr/bin/python3';
 const KAZOO_PEER = fileURLToPath(new URL('./kazoo-handoff.py', import.meta.url));
 
-/** Polls until `name` shows at least `want` waiters (bounded by count and time). */
-async function waitForWaiters(inspector: LockBackend, name: string, want: number, timeoutMs = 5000): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  for (let polls = 1; polls <= 20_000; polls++) {
-    const info = await inspector.get(name);
-    if (info && info.waiters.length >= want) return;
-    if (performance.now() > deadline) break;
-  }
-  throw new Error(`inspector never showed ${want} waiter(s) on "${name}" within ${timeoutMs} ms`);
-}
 
 function kazooVersion(): string | null {
   const r = spawnSync(PYTHON, ['-c', 'import kazoo.version as v; print(v.__version__)'], { encoding: 'utf8', timeout: 10_000 });

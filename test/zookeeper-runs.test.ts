@@ -10,6 +10,7 @@ import { createZooKeeperBackend } from '../lib/backends/zookeeper';
 import { runsPathOf } from '../lib/backends/zookeeper/runs';
 import { InvalidArgumentError, type JobRegistration, type LockBackend, type LockChange, type RunRecord, type RunStoreProvider } from '../lib/locks';
 import { randomId } from '../lib/locks/util';
+import { connectRaw, rawCall } from './support/zk-raw';
 
 const uid = () => randomId(4).replace(/[^A-Za-z0-9]/g, 'x');
 
@@ -42,18 +43,12 @@ describe('ZooKeeper run store', { timeout: 60_000 }, () => {
   let zk: LockBackend & RunStoreProvider;
   let raw: zookeeper.Client;
 
-  const rawCall = <T>(fn: (cb: (err: unknown, v?: T) => void) => void) =>
-    new Promise<T>((resolve, reject) => fn((err, v) => (err ? reject(err) : resolve(v as T))));
   const children = (path: string) => rawCall<string[]>((cb) => raw.getChildren(path, cb));
 
   beforeAll(async () => {
     connect = inject('zookeeperConnect');
     zk = createZooKeeperBackend({ id: 'zk-runs', type: 'zookeeper', connect, roots: [root] });
-    raw = zookeeper.createClient(connect, { sessionTimeout: 10_000 });
-    await new Promise<void>((r) => {
-      raw.once('connected', () => r());
-      raw.connect();
-    });
+    raw = await connectRaw(connect);
   });
 
   afterAll(async () => {

@@ -11,6 +11,7 @@ import { arrange, contendersOf } from '../lib/backends/zookeeper/layout';
 import { InvalidArgumentError, LockLostError, type LockBackend, type LockChange } from '../lib/locks';
 import { randomId } from '../lib/locks/util';
 import { eventually } from './contract';
+import { connectRaw, rawCall } from './support/zk-raw';
 
 const seq = (n: number) => String(n).padStart(10, '0');
 
@@ -44,17 +45,11 @@ describe('ZooKeeper backend', { timeout: 60_000 }, () => {
   let zk: LockBackend;
   let raw: zookeeper.Client;
 
-  const rawCall = <T>(fn: (cb: (err: unknown, v?: T) => void) => void) =>
-    new Promise<T>((resolve, reject) => fn((err, v) => (err ? reject(err) : resolve(v as T))));
 
   beforeAll(async () => {
     connect = inject('zookeeperConnect');
     zk = createZooKeeperBackend({ id: 'zk', type: 'zookeeper', connect, roots: [root] });
-    raw = zookeeper.createClient(connect, { sessionTimeout: 10_000 });
-    await new Promise<void>((r) => {
-      raw.once('connected', () => r());
-      raw.connect();
-    });
+    raw = await connectRaw(connect);
   });
 
   afterAll(async () => {

@@ -5,6 +5,7 @@
  * t1 (waiter's acquire resolved) − t0 (holder about to call release()), both CLOCK_MONOTONIC.
  * Then the roles swap, so both processes are measured as waiter equally often.
  */
+import type { LockBackend } from '../../lib/locks/types';
 import type { BenchWorker } from './workers';
 import { median, uniform } from './stats';
 
@@ -110,4 +111,15 @@ export function breakdown(samples: readonly HandoffSample[]): { holderMs: number
     waiterMs: p50(pick((s) => s.waiterMs)),
     n: pick((s) => s.transitMs).length,
   };
+}
+
+/** Polls the inspector until `name` shows at least `want` waiters (bounded by count and time). */
+export async function waitForWaiters(inspector: LockBackend, name: string, want: number, timeoutMs = 5000): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  for (let polls = 1; polls <= 20_000; polls++) {
+    const info = await inspector.get(name);
+    if (info && info.waiters.length >= want) return;
+    if (performance.now() > deadline) break;
+  }
+  throw new Error(`inspector never showed ${want} waiter(s) on "${name}" within ${timeoutMs} ms`);
 }
