@@ -381,6 +381,9 @@ export function ensureTestDependencies(): void {
   ensurePackage('python3-kazoo', pyModule('kazoo'), 'the Python module kazoo (for /usr/bin/python3)');
   ensurePackage('libcurator-recipes-java', () => existsSync('/usr/share/java/curator-recipes.jar'), 'Apache Curator (curator-recipes.jar)');
   ensureBinary('javac', 'default-jdk-headless');
+  ensureBinary('etcd', 'etcd-server');
+  ensureBinary('etcdctl', 'etcd-client');
+  ensurePackage('python3-etcd3', pyModule('etcd3'), 'the Python module etcd3 (for /usr/bin/python3)');
 }
 
 async function main(argv: string[]): Promise<void> {
