@@ -209,6 +209,27 @@ export interface LockInspector {
   ping(): Promise<number>;
 }
 
+/** One side of a read/write lock: acquire and tryAcquire with the name fixed. */
+export interface NamedLock {
+  acquire(opts?: Partial<AcquireOptions>): Promise<LockHandle>;
+  tryAcquire(opts?: Partial<Omit<AcquireOptions, 'waitMs'>>): Promise<LockHandle | null>;
+}
+
+/**
+ * A shared/exclusive lock: any number of readers together, or one writer alone. Waiters keep
+ * their order across both sides (a reader that comes after a waiting writer waits for it).
+ */
+export interface ReadWriteLock {
+  readonly name: string;
+  readonly readLock: NamedLock;
+  readonly writeLock: NamedLock;
+}
+
+/** A backend with read/write locks (ZooKeeper, in Curator's InterProcessReadWriteLock layout). */
+export interface ReadWriteLockProvider {
+  readWriteLock(name: string): ReadWriteLock;
+}
+
 export interface LockBackend extends LockClient, LockInspector {
   readonly id: string;
   readonly type: BackendType;

@@ -33,8 +33,11 @@ export function tokenHash(token: string): string {
   return createHash('sha256').update(token).digest('hex').slice(0, 10);
 }
 
+/** Read once: os.hostname() is a system call, and every acquire names its owner. */
+let HOST: string | undefined;
+
 export function makeOwner(instance: string, id?: string): OwnerInfo {
-  const host = hostname();
+  const host = (HOST ??= hostname());
   return Object.freeze({ id: id ?? `${host}:${process.pid}/${instance}`, host, pid: process.pid, instance });
 }
 

@@ -55,7 +55,10 @@ import type {
   LockHandle,
   LockInfo,
   LockKind,
+  NamedLock,
   OwnerInfo,
+  ReadWriteLock,
+  ReadWriteLockProvider,
   RunStore,
   RunStoreProvider,
   Unsubscribe,
@@ -128,11 +131,21 @@ interface Waiter {
   cancel(err: unknown): void;
 }
 
-export function createZooKeeperBackend(config: ZooKeeperBackendConfig, opts: ZooKeeperBackendOptions = {}): LockBackend & RunStoreProvider {
+/**
+ * What a contender is, and the node name Curator gives it (after the `_c_<uuid>-` protection
+ * prefix): InterProcessMutex's "lock-", InterProcessReadWriteLock's "__READ__" / "__WRIT__".
+ */
+type ContenderRole = 'mutex' | 'read' | 'write';
+const NODE_NAME: Record<ContenderRole, string> = { mutex: 'lock-', read: '__READ__', write: '__WRIT__' };
+
+export function createZooKeeperBackend(
+  config: ZooKeeperBackendConfig,
+  opts: ZooKeeperBackendOptions = {},
+): LockBackend & RunStoreProvider & ReadWriteLockProvider {
   return new ZooKeeperLockBackend(config, opts);
 }
 
-class ZooKeeperLockBackend implements LockBackend, RunStoreProvider {
+class ZooKeeperLockBackend implements LockBackend, RunStoreProvider, ReadWriteLockProvider {
   readonly type = 'zookeeper' as const;
   readonly capabilities = CAPABILITIES;
   readonly id: string;
@@ -191,35 +204,57 @@ class ZooKeeperLockBackend implements LockBackend, RunStoreProvider {
 
   // ---- client ---------------------------------------------------------------------------------
 
-  async tryAcquire(name: string, opts?: Partial<Omit<AcquireOptions, 'waitMs'>>): Promise<LockHandle | null> {
+  tryAcquire(name: string, opts?: Partial<Omit<AcquireOptions, 'waitMs'>>): Promise<LockHandle | null> {
+    return this.tryAs('mutex', name, opts);
+  }
+
+  acquire(name: string, opts?: Partial<AcquireOptions>): Promise<LockHandle> {
+    return this.acquireAs('mutex', name, opts);
+  }
+
+  /**
+   * A read/write lock on `name` in the layout of Curator's InterProcessReadWriteLock, so that
+   * lockdeck and Curator readers and writers share one queue (see {@link Role}). Not reentrant and
+   * no downgrade (Curator allows both within one thread): every acquire is one more contender.
+   */
+  readWriteLock(name: string): ReadWriteLock {
+    this.lockPath(name); // validate now, not at the first acquire
+    const side = (role: ContenderRole): NamedLock => ({
+      acquire: (opts) => this.acquireAs(role, name, opts),
+      tryAcquire: (opts) => this.tryAs(role, name, opts),
+    });
+    return { name, readLock: side('read'), writeLock: side('write') };
+  }
+
+  private async tryAs(role: ContenderRole, name: string, opts?: Partial<Omit<AcquireOptions, 'waitMs'>>): Promise<LockHandle | null> {
     const path = this.lockPath(name);
     const o = resolveAcquireOptions({ ...opts, waitMs: 0 });
     this.assertOpen();
     try {
-      return await this.doAcquire(name, path, o);
+      return await this.doAcquire(role, name, path, o);
     } catch (err) {
       if (err instanceof AcquireTimeoutError) return null;
       throw err;
     }
   }
 
-  async acquire(name: string, opts?: Partial<AcquireOptions>): Promise<LockHandle> {
+  private async acquireAs(role: ContenderRole, name: string, opts?: Partial<AcquireOptions>): Promise<LockHandle> {
     const path = this.lockPath(name);
     const o = resolveAcquireOptions(opts);
     this.assertOpen();
     if (o.signal?.aborted) throw abortError(o.signal);
-    return this.doAcquire(name, path, o);
+    return this.doAcquire(role, name, path, o);
   }
 
-  private async doAcquire(name: string, path: string, o: AcquireOptions): Promise<ManagedHandle> {
+  private async doAcquire(role: ContenderRole, name: string, path: string, o: AcquireOptions): Promise<ManagedHandle> {
     const owner = makeOwner(this.instance, o.owner);
     const data: LockdeckNodeData = { lockdeck: 1, owner: owner.id, host: owner.host, pid: owner.pid, instance: owner.instance };
     if (o.labels && Object.keys(o.labels).length) data.labels = o.labels;
     const leaseStart = performance.now();
     const deadline = o.waitMs === Infinity ? Infinity : leaseStart + o.waitMs;
-    const node = await this.createContender(path, Buffer.from(JSON.stringify(data)));
+    const node = await this.createContender(path, NODE_NAME[role], Buffer.from(JSON.stringify(data)));
     try {
-      await this.waitTurn(name, path, node, deadline, o);
+      await this.waitTurn(role, name, path, node, deadline, o);
     } catch (err) {
       await this.removeQuietly(node);
       throw err;
@@ -232,8 +267,8 @@ class ZooKeeperLockBackend implements LockBackend, RunStoreProvider {
    * is lost may still have happened: like Curator's protection mode, we look for our uuid among the
    * children before trying again (three tries).
    */
-  private async createContender(path: string, data: Buffer): Promise<string> {
-    const prefix = `_c_${randomUUID()}-lock-`;
+  private async createContender(path: string, nodeName: string, data: Buffer): Promise<string> {
+    const prefix = `_c_${randomUUID()}-${nodeName}`;
     for (let attempt = 1; ; attempt++) {
       try {
         try {
@@ -256,8 +291,14 @@ class ZooKeeperLockBackend implements LockBackend, RunStoreProvider {
     }
   }
 
-  /** Waits until our node is the lowest contender, watching only its predecessor. */
-  private waitTurn(name: string, path: string, node: string, deadline: number, o: AcquireOptions): Promise<void> {
+  /**
+   * Waits for our turn, watching one node only so that a release wakes one waiter:
+   * - mutex and writer: our node must be the lowest contender; we watch our predecessor
+   *   (Curator StandardLockInternalsDriver.getsTheLock with maxLeases 1);
+   * - reader: no writer may be below us; we watch the lowest writer (Curator
+   *   InterProcessReadWriteLock.readLockPredicate), so readers behind one writer all wake with it.
+   */
+  private waitTurn(role: ContenderRole, name: string, path: string, node: string, deadline: number, o: AcquireOptions): Promise<void> {
     const mine = node.slice(path.length + 1);
     return new Promise<void>((resolve, reject) => {
       let settled = false;
@@ -288,12 +329,14 @@ class ZooKeeperLockBackend implements LockBackend, RunStoreProvider {
             const sorted = mutexContenders(children);
             const idx = sorted.findIndex((c) => c.name === mine);
             if (idx < 0) return finish(new BackendUnavailableError(`our contender node for "${name}" disappeared while waiting (session lost or deleted)`));
-            if (idx === 0) return finish();
+            const ahead = role === 'read' ? sorted.slice(0, idx).filter((c) => c.role === 'write') : sorted.slice(0, idx);
+            const blocker = role === 'read' ? ahead[0] : ahead[ahead.length - 1];
+            if (!blocker) return finish();
             if (performance.now() >= deadline) return finish(new AcquireTimeoutError(name, o.waitMs));
-            const pred = `${path}/${sorted[idx - 1]!.name}`;
-            // Watch only the predecessor (getData, as Curator does): its delete wakes us alone.
+            const pred = `${path}/${blocker.name}`;
+            // Watch only the blocker (getData, as Curator does): its delete wakes us alone.
             try {
-              await this.zk.getData(pred, onPredecessor);
+              await this.zk.getData(pred, onBlocker(ahead.length === 1));
             } catch (err) {
               if (isNoNode(err)) again = true; // already gone: look again
               else throw err;
@@ -309,7 +352,14 @@ class ZooKeeperLockBackend implements LockBackend, RunStoreProvider {
           running = false;
         }
       };
-      const onPredecessor = () => void check();
+      // When the blocker was the only node in our way, its deletion is our turn: no listing needed.
+      // Nothing can have joined ahead of us since that listing (ZooKeeper's sequence numbers only
+      // grow, and the listing was read after our create), so the one RTT that Curator and kazoo
+      // spend re-listing children after the wake-up is saved on every handoff.
+      const onBlocker = (onlyOne: boolean) => (e: { getType(): number }) => {
+        if (onlyOne && e.getType() === EventType.NODE_DELETED) finish();
+        else void check();
+      };
       const onAbort = () => finish(abortError(o.signal!));
       const waiter: Waiter = { kick: () => void check(), cancel: (err) => finish(err) };
       this.waiters.add(waiter);
@@ -364,18 +414,24 @@ class ZooKeeperLockBackend implements LockBackend, RunStoreProvider {
     });
     entry = { handle, node };
     this.held.add(entry);
-    // Our holder watches its own node: a forced release (delete) reaches it at once.
+    // Our holder watches its own node: a forced release (delete) reaches it at once. The watch is
+    // armed on the next turn of the event loop, not with the acquire: a holder that releases before
+    // then (a critical section without I/O) would pay a fourth request on top of Curator's
+    // create + getChildren + delete for nothing. One that does I/O has the watch within that turn.
     const onNode = (e: { getType(): number }) => {
       if (!handle.held) return;
       if (e.getType() === EventType.NODE_DELETED) handle.markLost('forced');
       else void this.zk.exists(node, onNode).catch(() => undefined);
     };
-    this.zk.exists(node, onNode).then(
-      (stat) => {
-        if (!stat && handle.held && this.zk.isConnected()) handle.markLost('forced');
-      },
-      () => undefined,
-    );
+    setImmediate(() => {
+      if (!handle.held) return;
+      this.zk.exists(node, onNode).then(
+        (stat) => {
+          if (!stat && handle.held && this.zk.isConnected()) handle.markLost('forced');
+        },
+        () => undefined,
+      );
+    });
     return handle;
   }
 

@@ -142,7 +142,7 @@ export class ZkSession {
   }
 
   private async call<T>(what: string, start: (c: Client, cb: (err: unknown, value?: T) => void) => void): Promise<T> {
-    await this.ready();
+    if (!this.connected) await this.ready(); // connected: send in this tick, no extra turn
     const client = this.client;
     return new Promise<T>((resolve, reject) => {
       const timer = setTimeout(() => reject(new OpTimeoutError(`${what}: no answer from ZooKeeper within ${this.opTimeoutMs} ms`)), this.opTimeoutMs);
@@ -206,9 +206,27 @@ export class ZkSession {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    const wasConnected = this.connected;
     this.connected = false;
     for (const w of [...this.waitingForConnection]) w();
-    this.client.close();
+    const client = this.client;
+    if (wasConnected) {
+      client.close();
+      return;
+    }
+    // node-zookeeper-client 1.1.3 mishandles a close during the connect handshake: the server's
+    // ConnectResponse is then parsed as a reply and an "Unknown code" error is thrown from a socket
+    // handler, out of reach of any caller (ConnectionManager.onSocketData). So close once the
+    // handshake is done, or after it had its chance (a server that is down never answers).
+    let done = false;
+    const closeNow = () => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      client.close();
+    };
+    client.once('connected', closeNow);
+    const timer = setTimeout(closeNow, Math.min(this.opts.sessionTimeoutMs, 2000));
   }
 }
 
