@@ -157,6 +157,31 @@ describe('ZooKeeper interop with kazoo', { timeout: 60_000 }, () => {
   });
 });
 
+describe('ZooKeeper interop with kazoo NonBlockingLease', { timeout: 60_000 }, () => {
+  it('shows the lease with its wall-clock expiry; a forced release lets another client take it before its end', async () => {
+    const p = path('lease');
+    const first = track(kazoo(connect, 'lease', p, 'nightly-on-host-a', { seconds: 600 }));
+    await first.line('acquired');
+    const info = (await b.get(p))!;
+    expect(info).toMatchObject({ key: p, format: 'kazoo-lease', kind: 'mutex', owner: 'nightly-on-host-a', health: 'ok', waiters: [] });
+    // `end` has whole seconds from the writer's clock: within a few seconds of now + 600 s.
+    expect(Math.abs(info.expiresAt! - (Date.now() + 600_000))).toBeLessThan(5000);
+    expect(info.ttlMs!).toBeGreaterThan(590_000);
+    expect((await b.list()).filter((l) => l.key === p)).toHaveLength(1);
+    const other = track(kazoo(connect, 'lease', p, 'nightly-on-host-b', { seconds: 600 }));
+    await other.line('not-obtained');
+    expect((await b.forceRelease(p, { fence: String(BigInt(info.fence!) + 1n) })).status).toBe('changed');
+    expect((await b.forceRelease(p, { fence: info.fence!, owner: 'nightly-on-host-a' })).status).toBe('released');
+    expect(await b.get(p)).toBeNull();
+    const third = track(kazoo(connect, 'lease', p, 'nightly-on-host-b', { seconds: 1 }));
+    await third.line('acquired');
+    expect((await b.get(p))?.owner).toBe('nightly-on-host-b');
+    // Past its end the node stays until someone takes over: shown as expired.
+    await eventually(async () => (await b.get(p))?.health === 'expired', 5000, 'lease shown expired');
+    await Promise.all([first.stop(), other.stop(), third.stop()]);
+  });
+});
+
 describe('ZooKeeper interop with Curator', { timeout: 90_000 }, () => {
   let classpath: string;
   let dispose = () => {};
@@ -213,12 +238,22 @@ describe('ZooKeeper interop with Curator', { timeout: 90_000 }, () => {
     await w.line('acquired', 10_000);
     expect(await b.get(rw)).toMatchObject({ format: 'curator-rwlock', kind: 'write', waiters: [] });
 
+    // A SemaphoreV2 (1 lease) shows at the path it was given, its queue in locks/ as waiters.
     const sem = path('curator-sem');
     const s = track(curator(classpath, connect, 'semaphore', sem));
     await s.line('acquired', 30_000);
-    const leases = (await b.get(`${sem}/leases`))!;
-    expect(leases).toMatchObject({ format: 'curator-semaphore', kind: 'semaphore' });
-    expect(leases.meta?.semaphore).toBe(sem);
-    await Promise.all([r.stop(), w.stop(), s.stop()]);
+    const s2 = track(curator(classpath, connect, 'semaphore', sem));
+    await s2.line('contending', 30_000);
+    await eventually(async () => ((await b.get(sem))?.waiters.length ?? 0) === 1 || ((await b.get(sem))?.holders.length ?? 0) === 2, 20_000, 'second acquirer queued');
+    const semInfo = (await b.get(sem))!;
+    expect(semInfo).toMatchObject({ key: sem, format: 'curator-semaphore', kind: 'semaphore' });
+    expect(semInfo.meta?.leasesDir).toBe(`${sem}/leases`);
+    expect(await b.get(`${sem}/locks`)).toBeNull();
+    const listed = (await b.list({ q: 'curator-sem' })).filter((l) => l.key.startsWith(sem));
+    expect(listed.map((l) => l.key)).toEqual([sem]);
+    s.send('release');
+    await s2.line('acquired', 10_000);
+    await eventually(async () => (await b.get(sem))?.holders.length === 1 && (await b.get(sem))?.waiters.length === 0, 10_000, 'handed over');
+    await Promise.all([r.stop(), w.stop(), s.stop(), s2.stop()]);
   });
 });

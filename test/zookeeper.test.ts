@@ -140,6 +140,44 @@ describe('ZooKeeper backend', { timeout: 60_000 }, () => {
     }
   });
 
+  it('an expired session marks holders lost and fails waiters; a new session takes locks again', async () => {
+    const victim = createBackend({ id: 'zk', type: 'zookeeper', connect, roots: [root], sessionTimeoutMs: 4000 });
+    const other = createZooKeeperBackend({ id: 'zk', type: 'zookeeper', connect, roots: [root] });
+    try {
+      const h = await victim.acquire('expiry/held');
+      const blocker = await other.acquire('expiry/queued');
+      const waiting = victim.acquire('expiry/queued', { waitMs: 30_000 });
+      const waitFailed = waiting.then(() => null, (e: unknown) => e);
+      await eventually(async () => ((await other.get('expiry/queued'))?.waiters.length ?? 0) === 1, 5000, 'victim queued');
+      // Expire the victim's session from outside: a second client attaches to it with its id and
+      // password, then closes it (ZooKeeper's only way; lock-formats.md §2.0).
+      const session = (victim as unknown as { zk: { client: zookeeper.Client } }).zk.client;
+      // sessionId/sessionPassword are createClient options (ConnectionManager.js) the typings lack.
+      const attach = { sessionId: session.getSessionId(), sessionPassword: session.getSessionPassword(), sessionTimeout: 4000 };
+      const thief = zookeeper.createClient(connect, attach as Parameters<typeof zookeeper.createClient>[1]);
+      await new Promise<void>((r) => {
+        thief.once('connected', () => r());
+        thief.connect();
+      });
+      thief.close();
+      await eventually(() => h.signal.aborted, 15_000, 'holder told');
+      expect((h.signal.reason as LockLostError).reason).toBe('session-lost');
+      expect(String(await waitFailed)).toMatch(/session expired/);
+      // The held lock's node died with the session: another client takes it at once.
+      const next = await other.tryAcquire('expiry/held');
+      expect(next).not.toBeNull();
+      expect(Number(next!.fence)).toBeGreaterThan(Number(h.fence));
+      await next!.release();
+      await blocker.release();
+      // The victim carries on with a new session.
+      const again = await victim.acquire('expiry/held', { waitMs: 10_000 });
+      expect(again.held).toBe(true);
+      await again.release();
+    } finally {
+      await Promise.all([victim.close(), other.close()]);
+    }
+  });
+
   it('gives the lock up when the handle lets its lease lapse, so the next waiter gets it', async () => {
     const other = createZooKeeperBackend({ id: 'zk', type: 'zookeeper', connect, roots: [root] });
     try {

@@ -40,7 +40,17 @@ export const sqliteBackendSchema = z
   .strict();
 
 export const zookeeperBackendSchema = z
-  .object({ id, type: z.literal('zookeeper'), connect: z.string().min(1), roots: z.array(z.string().startsWith('/')).min(1) })
+  .object({
+    id,
+    type: z.literal('zookeeper'),
+    connect: z.string().min(1),
+    roots: z.array(z.string().startsWith('/')).min(1),
+    /**
+     * Session timeout asked of the server (default 10000, as kazoo; the server clamps it to
+     * [2, 20] × tickTime). A holder that dies keeps its locks this long.
+     */
+    sessionTimeoutMs: z.number().int().min(1000).max(600_000).optional(),
+  })
   .strict();
 
 export const etcdBackendSchema = z
@@ -54,6 +64,10 @@ export const dynamodbBackendSchema = z
     endpoint: z.string().url().optional(),
     region: z.string().min(1),
     tables: z.array(z.string().min(3).max(255)).min(1),
+    /** Waiters' poll period in ms (default 150; the AWS lock client polls every 1000). */
+    pollMs: z.number().int().min(10).max(60_000).optional(),
+    /** The console's Scan period for watch() in ms (default 1000). */
+    watchPollMs: z.number().int().min(100).max(600_000).optional(),
   })
   .strict();
 

@@ -64,14 +64,19 @@ import type {
   Unsubscribe,
   WaiterInfo,
 } from '../../locks/types';
+import { lockHealth } from '../../locks/health';
 import { makeOwner, randomId, resolveAcquireOptions, validateName } from '../../locks/util';
 import type { BackendConfig } from '../config';
 import {
   arrange,
   contendersOf,
   dataText,
+  CURATOR_SEMAPHORE_LEASES,
+  CURATOR_SEMAPHORE_LOCKS,
+  KAZOO_LEASE_NODE,
   KAZOO_SEMAPHORE_LEASE,
   mutexContenders,
+  parseKazooLease,
   parseContender,
   parseLockdeckData,
   type Contender,
@@ -166,7 +171,7 @@ class ZooKeeperLockBackend implements LockBackend, RunStoreProvider, ReadWriteLo
   constructor(config: ZooKeeperBackendConfig, opts: ZooKeeperBackendOptions) {
     this.id = config.id;
     this.roots = config.roots.map((r) => normalizePath(r, 'root'));
-    const sessionTimeoutMs = opts.sessionTimeoutMs ?? 10_000;
+    const sessionTimeoutMs = opts.sessionTimeoutMs ?? config.sessionTimeoutMs ?? 10_000;
     this.maxChildren = opts.maxChildren ?? 50_000;
     this.maxWaitersShown = opts.maxWaitersShown ?? 100;
     this.maxNodes = opts.maxNodes ?? 20_000;
@@ -549,26 +554,136 @@ class ZooKeeperLockBackend implements LockBackend, RunStoreProvider, ReadWriteLo
     }
     if (listing.children.length > this.maxChildren) return { locks: [{ info: this.tooMany(dir, listing.children.length), nodes: [] }], subdirs: [], tooMany: true };
     // Run stores (runs.ts) are never locks: not read, not descended into, not watched.
-    const { contenders, others } = contendersOf(listing.children.filter((c) => c !== RUNS_DIR));
+    const { contenders: all, others } = contendersOf(listing.children.filter((c) => c !== RUNS_DIR));
+    // Curator semaphore leases are shown at the semaphore's own path (the parent of `leases/`),
+    // and the acquirers' queue in its `locks/` as that semaphore's waiters: see curatorSemaphore().
+    const contenders = all.filter((c) => c.family !== 'curator-semaphore');
     const locks: Scanned[] = [];
-    if (contenders.length) {
+    const childPath = (c: string) => (dir === '/' ? `/${c}` : `${dir}/${c}`);
+    const read = await batched(others.slice(0, this.maxNodes), (c) => this.getDataOrNull(childPath(c)));
+    const lease = others.includes(KAZOO_LEASE_NODE) ? read[others.indexOf(KAZOO_LEASE_NODE)] : null;
+    const kazooLease = lease && lease.stat.session === null ? parseKazooLease(lease.data) : null;
+    if (kazooLease) {
+      // The kazoo Lock contenders beside it only guard the lease's rewrite: the lease is the lock.
+      locks.push(this.kazooLease(dir, kazooLease, lease!.stat));
+    } else if (contenders.length && !(await this.isSemaphoreQueue(dir))) {
       const s = await this.lockParent(dir, contenders);
       if (s) locks.push(s);
     }
     const subdirs: { path: string; numChildren: number }[] = [];
     const semaphoreLeases: { path: string; data: Buffer; stat: NodeStat }[] = [];
-    const childPath = (c: string) => (dir === '/' ? `/${c}` : `${dir}/${c}`);
-    const read = await batched(others.slice(0, this.maxNodes), (c) => this.getDataOrNull(childPath(c)));
+    let curatorSemaphore = false;
     others.slice(0, this.maxNodes).forEach((c, i) => {
       const got = read[i];
       if (!got) return;
       const path = childPath(c);
-      if (got.stat.session === null) subdirs.push({ path, numChildren: got.stat.numChildren });
-      else if (KAZOO_SEMAPHORE_LEASE.test(c)) semaphoreLeases.push({ path, ...got });
+      if (kazooLease && c === KAZOO_LEASE_NODE) return;
+      if (got.stat.session === null) {
+        subdirs.push({ path, numChildren: got.stat.numChildren });
+        if (c === CURATOR_SEMAPHORE_LEASES && got.stat.numChildren > 0) curatorSemaphore = true;
+      } else if (KAZOO_SEMAPHORE_LEASE.test(c)) semaphoreLeases.push({ path, ...got });
       else locks.push(this.plainLock(path, got.data, got.stat));
     });
     if (semaphoreLeases.length) locks.push(await this.kazooSemaphore(dir, semaphoreLeases));
+    if (curatorSemaphore) {
+      const s = await this.curatorSemaphore(dir);
+      if (s) locks.push(s);
+    }
     return { locks, subdirs };
+  }
+
+  /** `<path>/locks` of a Curator semaphore (it has a `leases` sibling): its queue, not a lock. */
+  private async isSemaphoreQueue(dir: string): Promise<boolean> {
+    if (!dir.endsWith(`/${CURATOR_SEMAPHORE_LOCKS}`)) return false;
+    return (await this.zk.exists(`${dir.slice(0, -CURATOR_SEMAPHORE_LOCKS.length)}${CURATOR_SEMAPHORE_LEASES}`)) !== null;
+  }
+
+  /**
+   * A Curator InterProcessSemaphoreV2 at `dir`: every `-lease-` node in `leases/` holds (maxLeases
+   * is not stored in ZooKeeper), and the contenders queued in `locks/` after its first wait. The
+   * first one in `locks/` is the acquirer that already made its lease node and is checking the
+   * count, so it shows among the holders.
+   */
+  private async curatorSemaphore(dir: string): Promise<Scanned | null> {
+    const leasesDir = `${dir}/${CURATOR_SEMAPHORE_LEASES}`;
+    const locksDir = `${dir}/${CURATOR_SEMAPHORE_LOCKS}`;
+    const [leases, queue] = await Promise.all([
+      this.zk.getChildren(leasesDir).catch((err: unknown) => (isNoNode(err) ? null : Promise.reject(err))),
+      this.zk.getChildren(locksDir).catch((err: unknown) => (isNoNode(err) ? null : Promise.reject(err))),
+    ]);
+    if (!leases) return null;
+    const held = contendersOf(leases.children).contenders.filter((c) => c.family === 'curator-semaphore');
+    if (!held.length) return null;
+    const queued = queue ? mutexContenders(queue.children).slice(1) : [];
+    const shownHeld = held.slice(0, this.maxWaitersShown);
+    const shownQueued = queued.slice(0, this.maxWaitersShown);
+    const [hd, qd] = await Promise.all([
+      batched(shownHeld, (c) => this.getDataOrNull(`${leasesDir}/${c.name}`)),
+      batched(shownQueued, (c) => this.getDataOrNull(`${locksDir}/${c.name}`)),
+    ]);
+    const holders = shownHeld.flatMap((c, i) => (hd[i] ? [{ c, got: hd[i]!, d: describeNode(hd[i]!.data, hd[i]!.stat) }] : []));
+    if (!holders.length) return null;
+    const first = holders[0]!;
+    const info: LockInfo = {
+      backend: this.id,
+      key: dir,
+      format: 'curator-semaphore',
+      kind: 'semaphore',
+      owner: first.d.owner,
+      holders: holders.map((h) => ({ owner: h.d.owner, fence: String(h.c.seq), acquiredAt: h.d.ctime })),
+      fence: String(first.c.seq),
+      acquiredAt: first.d.ctime,
+      expiresAt: null,
+      ttlMs: null,
+      waiters: shownQueued.flatMap((c, i) => {
+        const got = qd[i];
+        if (!got) return [];
+        const d = describeNode(got.data, got.stat);
+        return [{ owner: d.owner, since: d.ctime }];
+      }),
+      health: first.d.session === null ? 'orphaned' : 'ok',
+      meta: {
+        maxLeases: 'unknown (not stored in ZooKeeper)',
+        leases: held.length,
+        leasesDir,
+        queue: `${locksDir} (InterProcessMutex of the acquirers)`,
+        fenceIs: 'the sequence of each lease node',
+        session: first.d.session ? `0x${first.d.session}` : null,
+      },
+    };
+    if (held.length > shownHeld.length) info.meta!.leasesShown = shownHeld.length;
+    if (queued.length > shownQueued.length) info.meta!.waitersTotal = queued.length;
+    return {
+      info,
+      nodes: holders.map((h) => ({ path: `${leasesDir}/${h.c.name}`, version: h.got.stat.version, fence: String(h.c.seq), owner: h.d.owner, ctime: h.d.ctime })),
+    };
+  }
+
+  /** kazoo NonBlockingLease at `dir` (see parseKazooLease): expiry by the writer's clock. */
+  private kazooLease(dir: string, lease: { holder: string; end: number }, stat: NodeStat): Scanned {
+    const now = Date.now();
+    const path = `${dir}/${KAZOO_LEASE_NODE}`;
+    const info: LockInfo = {
+      backend: this.id,
+      key: dir,
+      format: 'kazoo-lease',
+      kind: 'mutex',
+      owner: lease.holder,
+      holders: [{ owner: lease.holder, fence: stat.czxid, acquiredAt: stat.ctime }],
+      fence: stat.czxid,
+      acquiredAt: stat.ctime,
+      expiresAt: lease.end,
+      ttlMs: lease.end - now,
+      waiters: [],
+      health: lockHealth({ now, expiresAt: lease.end, ttlMs: lease.end - stat.ctime }),
+      meta: {
+        node: path,
+        expiresAtIs: "the lease's `end`, written from the holder's clock (naive UTC, whole seconds)",
+        fenceIs: 'czxid of lease_holder (rewritten on every renewal)',
+        sessionBound: false,
+      },
+    };
+    return { info, nodes: [{ path, version: stat.version, fence: stat.czxid, owner: lease.holder, ctime: stat.ctime }] };
   }
 
   private async getDataOrNull(path: string): Promise<{ data: Buffer; stat: NodeStat } | null> {
@@ -883,6 +998,12 @@ class TreeWatcher {
       }
       // Warning entries (a parent over the children bound) are for list(), not events.
       this.diff(dir, r.locks.filter((s) => s.info.format !== 'unknown'), silent);
+      // A Curator semaphore's lock is read at its own path from leases/ and locks/ (scanDir).
+      const base = dir.slice(dir.lastIndexOf('/') + 1);
+      if (!silent && (base === CURATOR_SEMAPHORE_LEASES || base === CURATOR_SEMAPHORE_LOCKS)) {
+        const parent = dir.slice(0, dir.lastIndexOf('/')) || '/';
+        if (this.dirs.has(parent)) this.queue(parent, false);
+      }
       for (const sub of r.subdirs) if (!this.dirs.has(sub.path)) this.queue(sub.path, silent);
     } catch {
       if (gen !== this.generation) return;

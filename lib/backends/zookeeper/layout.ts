@@ -123,3 +123,31 @@ export function dataText(data: Buffer): string | null {
   if (!s || /[\u0000-\u0008\u000e-\u001f\u007f\ufffd]/.test(s)) return null;
   return s;
 }
+
+/**
+ * kazoo's NonBlockingLease (kazoo/recipe/lease.py): a persistent node `<path>/lease_holder` with
+ * JSON `{"version": 1, "holder": <identifier>, "end": "%Y-%m-%dT%H:%M:%S"}`, `end` in naive UTC
+ * from the writer's clock. The only ZooKeeper layout here with a wall-clock expiry: the node stays
+ * after `end` until another client takes the lease over.
+ */
+export const KAZOO_LEASE_NODE = 'lease_holder';
+
+export function parseKazooLease(data: Buffer): { holder: string; end: number } | null {
+  if (data.length === 0 || data.length > 4096 || data[0] !== 0x7b /* { */) return null;
+  try {
+    const v = JSON.parse(data.toString('utf8')) as { version?: unknown; holder?: unknown; end?: unknown };
+    if (v.version !== 1 || typeof v.holder !== 'string' || typeof v.end !== 'string') return null;
+    if (!/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d$/.test(v.end)) return null;
+    const end = Date.parse(`${v.end}Z`);
+    return Number.isFinite(end) ? { holder: v.holder, end } : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Curator's InterProcessSemaphoreV2 keeps two persistent children under the path it was given:
+ * `leases/` (one `-lease-` node per lease) and `locks/` (an InterProcessMutex queue of acquirers).
+ */
+export const CURATOR_SEMAPHORE_LEASES = 'leases';
+export const CURATOR_SEMAPHORE_LOCKS = 'locks';
