@@ -11,6 +11,7 @@ import { arrange, contendersOf } from '../lib/backends/zookeeper/layout';
 import { InvalidArgumentError, LockLostError, type LockBackend, type LockChange } from '../lib/locks';
 import { randomId } from '../lib/locks/util';
 import { eventually } from './contract';
+import { startTcpProxy } from './support/tcp-proxy';
 import { connectRaw, rawCall } from './support/zk-raw';
 
 const seq = (n: number) => String(n).padStart(10, '0');
@@ -141,32 +142,28 @@ describe('ZooKeeper backend', { timeout: 60_000 }, () => {
   });
 
   it('an expired session marks holders lost and fails waiters; a new session takes locks again', async () => {
-    const victim = createBackend({ id: 'zk', type: 'zookeeper', connect, roots: [root], sessionTimeoutMs: 4000 });
+    // The victim reaches the server through a proxy that the test cuts for longer than the
+    // session timeout: the server expires the session, and the victim learns it on reconnecting.
+    const proxy = await startTcpProxy(connect);
+    const victim = createBackend({ id: 'zk', type: 'zookeeper', connect: proxy.address, roots: [root], sessionTimeoutMs: 2000 });
     const other = createZooKeeperBackend({ id: 'zk', type: 'zookeeper', connect, roots: [root] });
     try {
       const h = await victim.acquire('expiry/held');
       const blocker = await other.acquire('expiry/queued');
-      const waiting = victim.acquire('expiry/queued', { waitMs: 30_000 });
+      const waiting = victim.acquire('expiry/queued', { waitMs: 60_000 });
       const waitFailed = waiting.then(() => null, (e: unknown) => e);
       await eventually(async () => ((await other.get('expiry/queued'))?.waiters.length ?? 0) === 1, 5000, 'victim queued');
-      // Expire the victim's session from outside: a second client attaches to it with its id and
-      // password, then closes it (ZooKeeper's only way; lock-formats.md §2.0).
-      const session = (victim as unknown as { zk: { client: zookeeper.Client } }).zk.client;
-      // sessionId/sessionPassword are createClient options (ConnectionManager.js) the typings lack.
-      const attach = { sessionId: session.getSessionId(), sessionPassword: session.getSessionPassword(), sessionTimeout: 4000 };
-      const thief = zookeeper.createClient(connect, attach as Parameters<typeof zookeeper.createClient>[1]);
-      await new Promise<void>((r) => {
-        thief.once('connected', () => r());
-        thief.connect();
-      });
-      thief.close();
-      await eventually(() => h.signal.aborted, 15_000, 'holder told');
+      proxy.cut();
+      // Suspended connection: lost until proven otherwise.
+      await eventually(() => h.signal.aborted, 5000, 'holder told');
       expect((h.signal.reason as LockLostError).reason).toBe('session-lost');
-      expect(String(await waitFailed)).toMatch(/session expired/);
-      // The held lock's node died with the session: another client takes it at once.
+      // The server expires the session (2 s) and deletes its ephemeral nodes: the lock is free.
+      await eventually(async () => (await other.get('expiry/held')) === null, 15_000, 'expired node gone');
       const next = await other.tryAcquire('expiry/held');
       expect(next).not.toBeNull();
       expect(Number(next!.fence)).toBeGreaterThan(Number(h.fence));
+      proxy.heal();
+      expect(String(await waitFailed)).toMatch(/session expired/);
       await next!.release();
       await blocker.release();
       // The victim carries on with a new session.
@@ -175,6 +172,7 @@ describe('ZooKeeper backend', { timeout: 60_000 }, () => {
       await again.release();
     } finally {
       await Promise.all([victim.close(), other.close()]);
+      await proxy.close();
     }
   });
 
