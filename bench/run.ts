@@ -24,14 +24,18 @@ import { cpuDelta, cpuTimes, machineInfo, pin } from './lib/machine';
 import { formatTable, writeJson } from './lib/report';
 import { nowMs } from './lib/stats';
 import { stopAllWorkers } from './lib/workers';
+import { etcdSection } from './etcd';
 import { redisSection } from './redis';
 import { sqliteSection } from './sqlite';
+import { dynamodbSection } from './dynamodb';
 import { zookeeperSection } from './zookeeper';
 
 const SECTIONS: Record<string, (ctx: BenchContext) => Promise<void>> = {
   redis: redisSection,
   sqlite: sqliteSection,
   zookeeper: zookeeperSection,
+  dynamodb: dynamodbSection,
+  etcd: etcdSection,
 };
 
 const OUT = fileURLToPath(new URL('./results/latest.json', import.meta.url));

@@ -13,6 +13,7 @@ const MODULES: Record<string, { file: string; factory: string }> = {
   redis: { file: '../../lib/backends/redis/index.ts', factory: 'createRedisBackend' },
   sqlite: { file: '../../lib/backends/sqlite/index.ts', factory: 'createSqliteBackend' },
   zookeeper: { file: '../../lib/backends/zookeeper/index.ts', factory: 'createZooKeeperBackend' },
+  etcd: { file: '../../lib/backends/etcd/index.ts', factory: 'createEtcdBackend' },
 };
 
 export async function loadFactory(type: string): Promise<{ factory: BackendFactory } | { reason: string }> {

@@ -2,7 +2,7 @@
 
 /** Which lock client a worker runs. Configs are plain JSON, so they cross the IPC channel. */
 export type WorkerSpec =
-  | { kind: 'lockdeck'; backend: 'redis' | 'sqlite' | 'zookeeper'; config: Record<string, unknown>; options?: Record<string, unknown> }
+  | { kind: 'lockdeck'; backend: 'redis' | 'sqlite' | 'zookeeper' | 'etcd'; config: Record<string, unknown>; options?: Record<string, unknown> }
   | { kind: 'redlock'; url: string }
   /**
    * The push floor, no lock at all: "acquire" subscribes to the name's channel and resolves on

@@ -1,10 +1,12 @@
 /**
  * The registry: one backend module per store, chosen by the configuration's `type`.
- * Later backends (ZooKeeper, etcd, DynamoDB) plug in here without changes elsewhere.
+ * Each backend lives in its own folder behind the LockBackend interface; nothing else
+ * in the console or the scheduler knows which store it talks to.
  */
-import { NotSupportedError } from '../locks/errors';
 import type { LockBackend, RunStoreProvider } from '../locks/types';
 import type { BackendConfig } from './config';
+import { createDynamoDbBackend } from './dynamodb';
+import { createEtcdBackend } from './etcd';
 import { createRedisBackend } from './redis';
 import { createSqliteBackend } from './sqlite';
 import { createZooKeeperBackend } from './zookeeper';
@@ -25,8 +27,9 @@ export function createBackend(config: BackendConfig): LockBackend & Partial<RunS
       return createSqliteBackend(config);
     case 'zookeeper':
       return createZooKeeperBackend(config);
-    case 'etcd':
     case 'dynamodb':
-      throw new NotSupportedError(`backend "${config.id}": type "${config.type}" is not available yet`);
+      return createDynamoDbBackend(config);
+    case 'etcd':
+      return createEtcdBackend(config);
   }
 }

@@ -1,0 +1,1090 @@
+/**
+ * etcd v3: a mutex wire-compatible with Go's `concurrency.Mutex` (and so with `etcdctl lock` and
+ * the server's v3lock service), and an inspector for the etcd lock layouts of layout.ts.
+ *
+ * The transport is the `etcd3` npm package (KV, Lease, Watch RPCs). Its own `Lock` is a different
+ * layout that never waits (node_modules/etcd3/lib/lock.js), so the mutex is ours. Go's recipe
+ * (etcd-io/etcd client/v3/concurrency/mutex.go, key.go `waitDeletes`):
+ * - each contender puts `<name>/<lease hex>` on its session lease, in one Txn that also reads the
+ *   first-created key under `<name>/`; the lowest create revision holds;
+ * - a waiter waits for the deletion of the key created just before its own, then looks again;
+ * - release deletes the key.
+ * Go, etcdctl and lockdeck contenders on one name therefore exclude each other and queue in order.
+ *
+ * Where we differ from Go, compatibly:
+ * - Fast handoff: Go opens its watch at the Range's header revision. etcd serves a watch that
+ *   starts at or below the current revision as an "unsynced" watcher, caught up by a loop every
+ *   100 ms (server/mvcc/watchable_store.go `syncWatchersLoop`), so a release soon after a waiter
+ *   starts costs up to 100 ms. We open one watch per waiter on `<name>/` (deletes only) at the
+ *   acquire Txn's revision + 1: a revision etcd has not reached yet, so the watcher is synced at
+ *   once and nothing after the Txn is missed. The handoff is the delete event plus one Range.
+ *   (Option `goStyleWatch` reproduces Go's way, for the benchmark.)
+ * - Contenders are the direct children `<name>/<hex>` only (layout.ts `isDirectContender`): Go
+ *   would also count the keys of lock `<name>/x`.
+ * - Our keys carry a JSON value (owner, labels, queue time) that Go ignores.
+ *
+ * Sessions (session.ts): one lease per backend instance and TTL (the acquire ttlMs rounded up to
+ * whole seconds, at least the server's minimum), shared by every lock of that TTL and kept alive
+ * over one keepalive stream; a handle's renewal is a keepalive of its session (batched). A lock
+ * whose handle lapses (not renewed) deletes its key, so a sub-second ttlMs still frees the lock in
+ * time; a process that dies loses the lease after the session TTL.
+ *
+ * Fence: the holder key's create revision (cluster-wide, strictly increasing). The holder watches
+ * its key: a deletion it did not make fires the handle's signal (`forced`, or `session-lost` when
+ * the lease is gone), as does the loss of the session lease.
+ *
+ * LockInfo.key: the mutex name (Go's prefix without the `/` it appends); single-key layouts: the
+ * key. A lock is listed when its key lies under one of the configured `prefixes` (byte prefixes).
+ */
+import { Etcd3, type IKeyValue, type IRangeRequest, type IRangeResponse, type ITxnResponse, type Watcher } from 'etcd3';
+
+import { AcquireTimeoutError, BackendUnavailableError, InvalidArgumentError, LockError, abortError } from '../../locks/errors';
+import { ManagedHandle } from '../../locks/handle';
+import { lockHealth } from '../../locks/health';
+import type {
+  AcquireOptions,
+  Capabilities,
+  ForceReleaseExpectation,
+  ForceReleaseResult,
+  ListFilter,
+  LockBackend,
+  LockChange,
+  LockHandle,
+  LockInfo,
+  OwnerInfo,
+  Unsubscribe,
+} from '../../locks/types';
+import { makeOwner, randomId, resolveAcquireOptions, validateName } from '../../locks/util';
+import type { BackendConfig } from '../config';
+import {
+  contenderKey,
+  contenderNameOf,
+  isDirectContender,
+  leaseHex,
+  parseLockdeckValue,
+  parsePythonUuid,
+  parseShedLock,
+  prefixEnd,
+  type LockdeckValue,
+} from './layout';
+import { LeaseKeeper, Session } from './session';
+
+export type EtcdBackendConfig = Extract<BackendConfig, { type: 'etcd' }>;
+
+export interface EtcdBackendOptions {
+  /** Bound of one request (default 5000 ms). */
+  opTimeoutMs?: number;
+  /**
+   * Open each wait's watch at the Range's header revision, as Go's `waitDeletes` does, instead of
+   * the Txn revision + 1. Only for measuring the difference (bench/etcd.ts); never faster.
+   */
+  goStyleWatch?: boolean;
+  /** Keys one list() reads per prefix at most (default 100000); beyond it a warning entry is shown. */
+  maxKeys?: number;
+  /** Range page size (default 1000). */
+  pageSize?: number;
+  /** A session with no lock for this long is revoked (default 60000 ms). */
+  sessionIdleMs?: number;
+}
+
+/** What `revokeLease` answers: the lock as seen, and every key the revoked lease carried. */
+export type RevokeLeaseResult =
+  | { status: 'revoked'; lock: LockInfo; lease: string; keys: string[] }
+  | { status: 'changed'; lock: LockInfo }
+  | { status: 'not-found' };
+
+const CAPABILITIES: Capabilities = Object.freeze({
+  fencing: true,
+  ttl: true,
+  waiters: true,
+  fifo: true,
+  pushWatch: true,
+  notifiesHolderOnForce: true,
+  // No `attempt` / `lost` telemetry: publishing it would take a write per event.
+  telemetry: false,
+});
+
+const DEFAULT_LIST_LIMIT = 1000;
+const HOLDER_WATCH_DELAY_MS = 50;
+const FORCE_NOTE =
+  'Deleted the holder key only (compare on its create revision). A Go/etcdctl holder is not told unless it checks IsOwner() or watches its key; lockdeck holders watch theirs and stop at once.';
+
+type Kv = Pick<IKeyValue, 'create_revision' | 'mod_revision' | 'lease' | 'value'> & { key: string };
+
+interface Scanned {
+  info: LockInfo;
+  holderKey: string;
+  holderCreate: string;
+  holderLease: string;
+  /** Our metadata's queue time of the holder, when ours. */
+  since: number | null;
+}
+
+interface LeaseFacts {
+  ttlS: number;
+  grantedS: number;
+  keys: string[];
+}
+
+interface Held {
+  handle: ManagedHandle;
+  key: string;
+}
+
+interface Waiter {
+  cancel(err: unknown): void;
+}
+
+export function createEtcdBackend(config: EtcdBackendConfig, opts: EtcdBackendOptions = {}): EtcdLockBackend {
+  return new EtcdLockBackend(config, opts);
+}
+
+const enc = (s: string) => Buffer.from(s, 'utf8');
+const toKv = (kv: IKeyValue): Kv => ({ key: kv.key.toString('utf8'), create_revision: kv.create_revision, mod_revision: kv.mod_revision, lease: kv.lease, value: kv.value });
+
+export class EtcdLockBackend implements LockBackend {
+  readonly type = 'etcd' as const;
+  readonly capabilities = CAPABILITIES;
+  readonly id: string;
+
+  readonly client: Etcd3;
+  private readonly prefixes: string[];
+  private readonly keeper: LeaseKeeper;
+  private readonly opTimeoutMs: number;
+  private readonly goStyleWatch: boolean;
+  private readonly maxKeys: number;
+  private readonly pageSize: number;
+  private readonly sessionIdleMs: number;
+  private readonly instance = randomId(6);
+  private readonly sessions = new Map<number, Session[]>();
+  private readonly held = new Set<Held>();
+  private readonly waiters = new Set<Waiter>();
+  /** Holder keys (key@createRevision) this instance force-deleted recently: watch() says `forced`. */
+  readonly forcedKeys = new Map<string, number>();
+  private readonly watcher: PrefixWatcher;
+  private idleTimer: NodeJS.Timeout | undefined;
+  private closing: Promise<void> | undefined;
+
+  constructor(config: EtcdBackendConfig, opts: EtcdBackendOptions) {
+    this.id = config.id;
+    this.prefixes = config.prefixes;
+    this.opTimeoutMs = opts.opTimeoutMs ?? 5000;
+    this.goStyleWatch = opts.goStyleWatch ?? false;
+    this.maxKeys = opts.maxKeys ?? 100_000;
+    this.pageSize = opts.pageSize ?? 1000;
+    this.sessionIdleMs = opts.sessionIdleMs ?? 60_000;
+    const timeout = this.opTimeoutMs;
+    this.client = new Etcd3({
+      hosts: config.endpoints,
+      // Unary calls are bounded; streams (watch, keepalive) are not.
+      defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + timeout }),
+    });
+    this.keeper = new LeaseKeeper(this.client, this.opTimeoutMs);
+    this.watcher = new PrefixWatcher(this);
+  }
+
+  // ---- client ---------------------------------------------------------------------------------
+
+  async tryAcquire(name: string, opts?: Partial<Omit<AcquireOptions, 'waitMs'>>): Promise<LockHandle | null> {
+    validateName(name);
+    const o = resolveAcquireOptions({ ...opts, waitMs: 0 });
+    this.assertOpen();
+    try {
+      return await this.doAcquire(name, o);
+    } catch (err) {
+      if (err instanceof AcquireTimeoutError) return null;
+      throw err;
+    }
+  }
+
+  async acquire(name: string, opts?: Partial<AcquireOptions>): Promise<LockHandle> {
+    validateName(name);
+    const o = resolveAcquireOptions(opts);
+    this.assertOpen();
+    if (o.signal?.aborted) throw abortError(o.signal);
+    return this.doAcquire(name, o);
+  }
+
+  /**
+   * A session of this TTL with no key for `name` yet (Go's layout has one key per session and
+   * name), reserving `name` on it; a new one when every session of that TTL has one.
+   */
+  private async sessionFor(ttlMs: number, name: string): Promise<Session> {
+    const ttlS = Math.max(1, Math.ceil(ttlMs / 1000));
+    let list = this.sessions.get(ttlS);
+    if (!list) this.sessions.set(ttlS, (list = []));
+    let s = list.find((x) => !x.dead && !x.names.has(name));
+    if (!s) {
+      s = new Session(this.client, this.keeper, ttlS);
+      const made = s;
+      list.push(made);
+      made.onLost((err) => this.sessionLost(made, err));
+    }
+    s.names.add(name);
+    try {
+      await s.ready;
+    } catch (err) {
+      s.names.delete(name);
+      throw unavailable(err, `cannot start an etcd session (lease of ${ttlS} s)`);
+    }
+    return s;
+  }
+
+  private unreserve(s: Session, name: string): void {
+    s.names.delete(name);
+    if (!s.names.size) s.idleSince = performance.now();
+    this.scheduleIdleSweep();
+  }
+
+  private scheduleIdleSweep(): void {
+    if (this.idleTimer || this.closing) return;
+    this.idleTimer = setTimeout(() => {
+      this.idleTimer = undefined;
+      const now = performance.now();
+      let pending = false;
+      for (const [ttl, list] of this.sessions) {
+        const keep = list.filter((s) => {
+          if (!s.dead && (s.names.size || now - s.idleSince < this.sessionIdleMs)) return true;
+          if (!s.dead) void s.revoke();
+          return false;
+        });
+        if (keep.length) this.sessions.set(ttl, keep);
+        else this.sessions.delete(ttl);
+        if (keep.some((s) => !s.names.size)) pending = true;
+      }
+      if (pending) this.scheduleIdleSweep();
+    }, this.sessionIdleMs);
+    this.idleTimer.unref?.();
+  }
+
+  private sessionLost(s: Session, err: Error): void {
+    for (const h of [...this.held]) if (h.key.endsWith(`/${s.hex}`)) h.handle.markLost('session-lost', err);
+    const list = this.sessions.get(s.ttlS);
+    if (list) this.sessions.set(s.ttlS, list.filter((x) => x !== s));
+  }
+
+  private async doAcquire(name: string, o: AcquireOptions): Promise<ManagedHandle> {
+    const owner = makeOwner(this.instance, o.owner);
+    const leaseStart = performance.now();
+    const deadline = o.waitMs === Infinity ? Infinity : leaseStart + o.waitMs;
+    const session = await this.sessionFor(o.ttlMs, name);
+    // "Expires ttlMs after acquisition": a shared session may be up to a third of its TTL into its
+    // keepalive period, so top its lease up now (not awaited; batched with any other keepalive).
+    if (performance.now() - session.lastAliveAt > session.grantedTtlS * 100) void session.refresh().catch(() => undefined);
+    const key = contenderKey(name, session.id);
+    let myRev = '';
+    let watch: DeleteWatch | undefined;
+    try {
+      const value: LockdeckValue = { lockdeck: 1, owner: owner.id, host: owner.host, pid: owner.pid, instance: owner.instance, since: Date.now(), ttlMs: o.ttlMs };
+      if (o.labels && Object.keys(o.labels).length) value.labels = o.labels;
+      const res = await this.txnAcquire(name, key, session.id, Buffer.from(JSON.stringify(value)));
+      myRev = res.succeeded ? res.header.revision : res.responses[0]!.response_range.kvs[0]!.create_revision;
+      const first = res.responses[1]!.response_range;
+      const firstDirect = first.kvs.find((kv) => isDirectContender(name, kv.key.toString('utf8')));
+      const mineFirst = firstDirect?.key.toString('utf8') === key;
+      if (!mineFirst) {
+        if (o.waitMs === 0) throw new AcquireTimeoutError(name, 0);
+        watch = await this.waitTurn(name, key, myRev, res.header.revision, session, deadline, o);
+      }
+    } catch (err) {
+      watch?.cancel();
+      if (myRev) await this.deleteKey(key, myRev).catch(() => undefined);
+      this.unreserve(session, name);
+      throw err;
+    }
+    return this.track(name, owner, key, myRev, session, o, leaseStart, watch);
+  }
+
+  /** Go's tryAcquire Txn: put our key if absent, and read the first-created keys under `<name>/`. */
+  private async txnAcquire(name: string, key: string, lease: string, value: Buffer): Promise<ITxnResponse> {
+    const pfx = enc(`${name}/`);
+    const owners: IRangeRequest = { key: pfx, range_end: prefixEnd(pfx), sort_order: 'Ascend', sort_target: 'Create', keys_only: true, limit: 16 };
+    try {
+      return await this.client.kv.txn({
+        compare: [{ key: enc(key), target: 'Create', result: 'Equal', create_revision: 0 }],
+        success: [{ request_put: { key: enc(key), value, lease } }, { request_range: owners }],
+        // Our key exists: a retried Txn whose first answer was lost (we never share a session
+        // between two locks of one name), so it is ours.
+        failure: [{ request_range: { key: enc(key) } }, { request_range: owners }],
+      });
+    } catch (err) {
+      throw unavailable(err, `cannot acquire "${name}"`);
+    }
+  }
+
+  /**
+   * Waits until no direct contender created before ours is left. One watch on `<name>/` (deletes
+   * only) from `txnRev + 1` sees every deletion after our Txn; each look is one Range of the
+   * contenders created up to ours, newest first, which also proves our key still exists.
+   */
+  private waitTurn(name: string, key: string, myRev: string, txnRev: string, session: Session, deadline: number, o: AcquireOptions): Promise<DeleteWatch> {
+    return new Promise<DeleteWatch>((resolve, reject) => {
+      let settled = false;
+      let timer: NodeJS.Timeout | undefined;
+      let running = false;
+      let again = false;
+      let pred: string | null = null;
+      const deleted = new Map<string, bigint>();
+      const pfx = `${name}/`;
+      let watch: DeleteWatch | undefined;
+      let goWatch: DeleteWatch | undefined;
+      const finish = (err?: unknown) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        o.signal?.removeEventListener('abort', onAbort);
+        offLost();
+        this.waiters.delete(waiter);
+        goWatch?.cancel();
+        if (err === undefined) {
+          if (!watch) watch = new DeleteWatch(this.client, key, false, BigInt(myRev) + 1n);
+          resolve(watch);
+        } else {
+          watch?.cancel();
+          reject(err);
+        }
+      };
+      const onDelete = (k: string, rev: bigint) => {
+        if (settled) return;
+        deleted.set(k, rev);
+        if (k === key) return finish(new BackendUnavailableError(`our contender key for "${name}" was deleted while waiting (force-released or session lost)`));
+        if (k === pred) void check();
+      };
+      const check = async (): Promise<void> => {
+        if (settled) return;
+        if (running) {
+          again = true;
+          return;
+        }
+        running = true;
+        try {
+          do {
+            again = false;
+            const { found, pred: p, header } = await this.predecessor(name, key, myRev);
+            if (settled) return;
+            if (!found) return finish(new BackendUnavailableError(`our contender key for "${name}" is gone (session lost or force-released)`));
+            if (p === null) {
+              if (this.goStyleWatch) {
+                // Go's Lock ends with Get(myKey): a round trip our Range already did.
+                const g = await this.client.kv.range({ key: enc(key) });
+                if (settled) return;
+                if (!g.kvs.length) return finish(new BackendUnavailableError(`our contender key for "${name}" is gone (session lost)`));
+              }
+              return finish();
+            }
+            if (performance.now() >= deadline) return finish(new AcquireTimeoutError(name, o.waitMs));
+            pred = p;
+            if (this.goStyleWatch) {
+              // key.go waitDeletes: watch the predecessor from the Range's header revision.
+              goWatch?.cancel();
+              goWatch = new DeleteWatch(this.client, p, false, BigInt(header), onDelete, (err) => finish(unavailable(err, `watch on "${p}" failed while waiting`)));
+            } else if ((deleted.get(p) ?? 0n) > BigInt(header)) {
+              again = true; // its deletion came in before our Range's answer
+            }
+          } while (again && !settled);
+        } catch (err) {
+          finish(unavailable(err, `cannot acquire "${name}"`));
+        } finally {
+          running = false;
+        }
+      };
+      const onAbort = () => finish(abortError(o.signal!));
+      const offLost = session.onLost((err) => finish(err));
+      const waiter: Waiter = { cancel: (err) => finish(err) };
+      this.waiters.add(waiter);
+      o.signal?.addEventListener('abort', onAbort, { once: true });
+      if (deadline !== Infinity) timer = setTimeout(() => finish(new AcquireTimeoutError(name, o.waitMs)), Math.max(0, deadline - performance.now()));
+      const onWatchError = (err: unknown) => finish(unavailable(err, `watch on "${pfx}" failed while waiting`));
+      if (!this.goStyleWatch) watch = new DeleteWatch(this.client, pfx, true, BigInt(txnRev) + 1n, onDelete, onWatchError);
+      void check();
+    });
+  }
+
+  /**
+   * The direct contender created just before ours (null: none, we hold the lock), and whether our
+   * key still exists: one Range of `<name>/` with create revision ≤ ours, newest first, paged.
+   */
+  private async predecessor(name: string, key: string, myRev: string): Promise<{ found: boolean; pred: string | null; header: string }> {
+    const pfx = enc(`${name}/`);
+    let max = myRev;
+    let found = false;
+    let header = '';
+    for (;;) {
+      const r = await this.client.kv.range({
+        key: pfx, range_end: prefixEnd(pfx), max_create_revision: max, sort_order: 'Descend', sort_target: 'Create', keys_only: true, limit: 64,
+        ...(header ? { revision: header } : {}),
+      });
+      header ||= r.header.revision;
+      for (const kv of r.kvs) {
+        const k = kv.key.toString('utf8');
+        if (k === key) {
+          found = true;
+          continue;
+        }
+        if (!found) return { found: false, pred: null, header };
+        if (isDirectContender(name, k)) return { found, pred: k, header };
+      }
+      if (!r.more || !r.kvs.length) return { found, pred: null, header };
+      max = String(BigInt(r.kvs[r.kvs.length - 1]!.create_revision) - 1n);
+    }
+  }
+
+  /** Deletes our contender key if it is still the one we created. */
+  private async deleteKey(key: string, createRev: string): Promise<void> {
+    await this.client.kv.txn({
+      compare: [{ key: enc(key), target: 'Create', result: 'Equal', create_revision: createRev }],
+      success: [{ request_delete_range: { key: enc(key) } }],
+      failure: [],
+    });
+  }
+
+  private track(name: string, owner: OwnerInfo, key: string, myRev: string, session: Session, o: AcquireOptions, leaseStart: number, waitWatch: DeleteWatch | undefined): ManagedHandle {
+    let releasedByUs = false;
+    let entry: Held;
+    let watch = waitWatch;
+    let armTimer: NodeJS.Timeout | undefined;
+    const handle = new ManagedHandle({
+      backend: this.id,
+      name,
+      fence: myRev,
+      owner,
+      ttlMs: o.ttlMs,
+      leaseMs: o.ttlMs,
+      leaseStart,
+      expiresAt: Date.now() + o.ttlMs,
+      autoRenew: o.autoRenew ?? true,
+      ops: {
+        // The session's keepalive is the renewal (batched with every other lock on the session).
+        extend: async (ttlMs) => {
+          resolveAcquireOptions({ ttlMs });
+          if (session.dead || watch?.gone) return null;
+          try {
+            return (await session.refresh()) && !watch?.gone ? Date.now() + ttlMs : null;
+          } catch (err) {
+            throw unavailable(err, `cannot renew "${name}"`);
+          }
+        },
+        release: async () => {
+          releasedByUs = true;
+          clearTimeout(armTimer);
+          watch?.cancel();
+          try {
+            // A plain Delete, as Go's Unlock: the key name carries our lease, so only this session
+            // can have written it, and it holds no other lock of this name meanwhile.
+            await this.client.kv.deleteRange({ key: enc(key) });
+          } catch (err) {
+            throw unavailable(err, `cannot release "${name}"`);
+          }
+        },
+      },
+      onDone: () => {
+        this.held.delete(entry);
+        clearTimeout(armTimer);
+        watch?.cancel();
+        // Lost by our own account (lease lapsed locally): give the key up, so the lock is free as
+        // soon as we have stopped believing in it.
+        if (!releasedByUs) void this.deleteKey(key, myRev).catch(() => undefined);
+        this.unreserve(session, name);
+      },
+    });
+    entry = { handle, key };
+    this.held.add(entry);
+    const onGone = () => {
+      if (!handle.held) return;
+      // Deleted under us: by an operator (forced), or with the lease (session lost). One keepalive
+      // tells which; without an answer we say forced, which is what a deletion usually is.
+      const settle = (alive: boolean) => handle.markLost(alive ? 'forced' : 'session-lost');
+      if (session.dead) return settle(false);
+      const t = setTimeout(() => settle(true), 500);
+      session.refresh().then(
+        (alive) => {
+          clearTimeout(t);
+          settle(alive);
+        },
+        () => undefined,
+      );
+    };
+    if (watch) watch.onKey(key, onGone);
+    else {
+      // A holder that got the lock at once watches its key only after HOLDER_WATCH_DELAY_MS, from
+      // the revision after its Txn, so no deletion is missed. Short holds then cost no watch
+      // create/cancel (and the etcd3 client no watch stream set-up when it has no other watcher);
+      // a forced release in the first moments is reported when the watch catches up.
+      armTimer = setTimeout(() => {
+        if (!handle.held) return;
+        watch = new DeleteWatch(this.client, key, false, BigInt(myRev) + 1n);
+        watch.onKey(key, onGone);
+      }, HOLDER_WATCH_DELAY_MS);
+      armTimer.unref?.();
+    }
+    return handle;
+  }
+
+  // ---- inspector ------------------------------------------------------------------------------
+
+  /** Every key under `prefix`, paged, all pages at one revision. */
+  async readPrefix(prefix: string): Promise<{ kvs: Kv[]; revision: string; truncated: number }> {
+    const start = enc(prefix);
+    const end = prefixEnd(start);
+    const kvs: Kv[] = [];
+    let from = start;
+    let revision = '';
+    let total = 0;
+    for (;;) {
+      const r: IRangeResponse = await this.client.kv.range({ key: from, range_end: end, limit: this.pageSize, ...(revision ? { revision } : {}) });
+      if (!revision) {
+        revision = r.header.revision;
+        total = Number(r.count);
+      }
+      for (const kv of r.kvs) kvs.push(toKv(kv));
+      if (!r.more || !r.kvs.length || kvs.length >= this.maxKeys) break;
+      from = Buffer.concat([r.kvs[r.kvs.length - 1]!.key, Buffer.from([0])]);
+    }
+    return { kvs, revision, truncated: Math.max(0, total - kvs.length) };
+  }
+
+  async list(filter: ListFilter = {}): Promise<LockInfo[]> {
+    this.assertOpen();
+    const limit = filter.limit ?? DEFAULT_LIST_LIMIT;
+    if (!Number.isInteger(limit) || limit < 0) throw new InvalidArgumentError(`limit must be a non-negative integer, got ${String(limit)}`);
+    const q = filter.q?.toLowerCase();
+    const out: LockInfo[] = [];
+    const now = Date.now();
+    const leases = new Map<string, Promise<LeaseFacts | null>>();
+    try {
+      for (const prefix of this.prefixes) {
+        const { kvs, truncated } = await this.readPrefix(prefix);
+        if (truncated) out.push(this.warning(prefix, `${kvs.length + truncated} keys under this prefix: only the first ${kvs.length} were read (maxKeys)`));
+        const groups = groupLocks(kvs).filter((g) => !q || g.key.toLowerCase().includes(q));
+        groups.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+        for (const g of groups.slice(0, limit - out.length)) out.push((await this.describe(g, now, leases)).info);
+        if (out.length >= limit) break;
+      }
+    } catch (err) {
+      throw unavailable(err, 'cannot list locks');
+    }
+    return out.slice(0, limit);
+  }
+
+  async get(key: string): Promise<LockInfo | null> {
+    validateName(key);
+    this.assertOpen();
+    try {
+      return (await this.read(key))?.info ?? null;
+    } catch (err) {
+      throw unavailable(err, `cannot read "${key}"`);
+    }
+  }
+
+  /** The lock named `key`: the Go-layout contenders `<key>/<hex>`, else the single key `<key>`. */
+  private async read(key: string): Promise<Scanned | null> {
+    const pfx = enc(`${key}/`);
+    const kvs: Kv[] = [];
+    let from = pfx;
+    let revision = '';
+    let single: Kv | null = null;
+    for (let page = 0; ; page++) {
+      const r = await this.client.kv.txn({
+        compare: [],
+        success: [
+          { request_range: { key: from, range_end: prefixEnd(pfx), limit: this.pageSize, ...(revision ? { revision } : {}) } },
+          ...(page === 0 ? [{ request_range: { key: enc(key) } }] : []),
+        ],
+        failure: [],
+      });
+      revision ||= r.header.revision;
+      const range = r.responses[0]!.response_range;
+      for (const kv of range.kvs) {
+        const k = toKv(kv);
+        if (contenderNameOf(k.key, k.lease) === key) kvs.push(k);
+      }
+      if (page === 0) single = r.responses[1]!.response_range.kvs.map(toKv)[0] ?? null;
+      if (!range.more || !range.kvs.length || page * this.pageSize > this.maxKeys) break;
+      from = Buffer.concat([range.kvs[range.kvs.length - 1]!.key, Buffer.from([0])]);
+    }
+    const groups = groupLocks(single ? [...kvs, single] : kvs).filter((g) => g.key === key);
+    const g = groups.find((x) => x.contenders.length > 0) ?? groups[0];
+    if (!g) return null;
+    return this.describe(g, Date.now(), new Map());
+  }
+
+  private leaseFacts(lease: string, cache: Map<string, Promise<LeaseFacts | null>>): Promise<LeaseFacts | null> {
+    let p = cache.get(lease);
+    if (!p) {
+      p = this.client.leaseClient.leaseTimeToLive({ ID: lease, keys: true }).then(
+        (r) => ({ ttlS: Number(r.TTL), grantedS: Number(r.grantedTTL), keys: r.keys.map((k) => k.toString('utf8')) }),
+        () => null,
+      );
+      cache.set(lease, p);
+    }
+    return p;
+  }
+
+  /** A group's LockInfo, with the holder lease's remaining TTL. */
+  async describe(g: Group, now: number, cache: Map<string, Promise<LeaseFacts | null>>): Promise<Scanned> {
+    const holder = g.contenders[0] ?? g.single!;
+    const facts = holder.lease !== '0' ? await this.leaseFacts(holder.lease, cache) : null;
+    let expiresAt: number | null = null;
+    let health: LockInfo['health'] = 'unknown';
+    if (holder.lease === '0') health = 'orphaned';
+    else if (facts && facts.ttlS < 0) health = 'expired';
+    else if (facts) {
+      // etcd reports whole seconds left, truncated ("expires in under TTL+1 s"): the upper bound,
+      // capped at the granted TTL, is the honest expiry.
+      expiresAt = now + Math.min(facts.ttlS + 1, facts.grantedS) * 1000;
+      health = lockHealth({ now, expiresAt, ttlMs: facts.grantedS * 1000 });
+    }
+    const base = {
+      backend: this.id,
+      key: g.key,
+      kind: 'mutex' as const,
+      fence: holder.create_revision,
+      expiresAt,
+      ttlMs: expiresAt === null ? null : expiresAt - now,
+      health,
+    };
+    const leaseMeta = {
+      lease: holder.lease === '0' ? null : leaseHex(holder.lease),
+      grantedTtlS: facts?.grantedS ?? null,
+      leaseKeys: facts ? facts.keys.length : null,
+      createRevision: holder.create_revision,
+      modRevision: holder.mod_revision,
+      ttlIs: 'upper bound: etcd reports the whole seconds left',
+    };
+    let info: LockInfo;
+    let since: number | null = null;
+    if (g.contenders.length) {
+      const described = g.contenders.map((kv) => {
+        const ours = parseLockdeckValue(kv.value);
+        const hex = leaseHex(kv.lease);
+        const text = kv.value.length && !ours ? kv.value.toString('utf8') : null;
+        return { ours, owner: ours ? ours.owner : text ? `${text} (lease ${hex})` : `lease ${hex}`, since: ours?.since ?? null };
+      });
+      const h = described[0]!;
+      since = h.since;
+      const election = !h.ours && holder.value.length > 0;
+      info = {
+        ...base,
+        format: h.ours ? 'lockdeck' : election ? 'etcd-election' : 'etcd-mutex',
+        owner: h.owner,
+        holders: [{ owner: h.owner, fence: holder.create_revision, acquiredAt: h.since }],
+        acquiredAt: h.since,
+        waiters: described.slice(1).map((d) => ({ owner: d.owner, since: d.since })),
+        meta: {
+          ...leaseMeta,
+          holderKey: holder.key,
+          contenders: g.contenders.length,
+          layout: 'Go concurrency.Mutex (etcdctl lock, v3lock): <name>/<lease hex>, lowest create revision holds',
+          acquiredAtIs: h.ours ? 'when the holder queued (its client clock; etcd stores no time)' : 'unknown: etcd stores no time',
+        },
+      };
+      if (h.ours?.labels) info.labels = h.ours.labels;
+    } else {
+      const kv = g.single!;
+      const py = parsePythonUuid(kv.key, kv.value);
+      const shed = py ? null : parseShedLock(kv.value);
+      const owner = py ? `uuid1 ${py.uuid}` : shed ? shed.host : `lease ${leaseHex(kv.lease)}`;
+      const format = py ? 'python-etcd3-lock' : shed ? 'shedlock' : facts && facts.keys.length === 1 ? 'etcd3-npm-lock' : 'etcd-leased-key';
+      const meta: Record<string, string | number | boolean | null> = { ...leaseMeta, holderKey: kv.key };
+      if (py) {
+        meta.uuidCreatedAt = py.createdAt;
+        meta.uuidNode = py.node;
+        meta.note = 'python-etcd3 does not keep its lease alive: the holder must call refresh()';
+      }
+      if (format === 'etcd3-npm-lock') meta.note = 'microsoft/etcd3 Lock: its holder releases by revoking the lease (revokeLease does the same)';
+      info = {
+        ...base,
+        format,
+        owner,
+        holders: [{ owner, fence: kv.create_revision, acquiredAt: shed?.lockedAt ?? null }],
+        acquiredAt: shed?.lockedAt ?? null,
+        waiters: [],
+        meta,
+      };
+    }
+    return { info, holderKey: holder.key, holderCreate: holder.create_revision, holderLease: holder.lease, since };
+  }
+
+  private warning(key: string, text: string): LockInfo {
+    return {
+      backend: this.id, key, format: 'unknown', kind: 'mutex', owner: null, holders: [], fence: null,
+      acquiredAt: null, expiresAt: null, ttlMs: null, waiters: [], health: 'unknown', meta: { warning: text },
+    };
+  }
+
+  /**
+   * Deletes the holder key the operator saw, compared on its create revision (= the fence), so
+   * nothing newer is ever deleted; the next waiter wakes by its own watch on that deletion.
+   */
+  async forceRelease(key: string, expect: ForceReleaseExpectation = {}): Promise<ForceReleaseResult> {
+    validateName(key);
+    this.assertOpen();
+    try {
+      const s = await this.read(key);
+      if (!s) return { status: 'not-found' };
+      if ((expect.fence !== undefined && expect.fence !== s.holderCreate) || (expect.owner !== undefined && expect.owner !== s.info.owner)) {
+        return { status: 'changed', lock: s.info };
+      }
+      const r = await this.client.kv.txn({
+        compare: [{ key: enc(s.holderKey), target: 'Create', result: 'Equal', create_revision: s.holderCreate }],
+        success: [{ request_delete_range: { key: enc(s.holderKey) } }],
+        failure: [],
+      });
+      if (!r.succeeded) {
+        const now = await this.read(key);
+        return now ? { status: 'changed', lock: now.info } : { status: 'not-found' };
+      }
+      this.noteForced(s.holderKey, s.holderCreate);
+      return { status: 'released', lock: { ...s.info, meta: { ...s.info.meta, forcedKey: s.holderKey, notice: FORCE_NOTE } } };
+    } catch (err) {
+      throw unavailable(err, `cannot release "${key}"`);
+    }
+  }
+
+  /**
+   * Revokes the holder's lease: etcd deletes **every** key on it (other locks of that session,
+   * elections, application data), and the holder's keepalive fails, so a Go session's Done() fires
+   * and an etcd3 npm Lock's lease emits `lost`. The lease is read first; the revoke happens only if
+   * the holder still has the create revision (`expect.fence`) and owner the operator saw. That check
+   * and the revoke are two requests (etcd has no conditional revoke): if the holder released in
+   * between, the lease revoked is still the one that holder's session had.
+   */
+  async revokeLease(key: string, expect: ForceReleaseExpectation = {}): Promise<RevokeLeaseResult> {
+    validateName(key);
+    this.assertOpen();
+    try {
+      const s = await this.read(key);
+      if (!s) return { status: 'not-found' };
+      if ((expect.fence !== undefined && expect.fence !== s.holderCreate) || (expect.owner !== undefined && expect.owner !== s.info.owner)) {
+        return { status: 'changed', lock: s.info };
+      }
+      if (s.holderLease === '0') throw new InvalidArgumentError(`"${key}" is on no lease: use forceRelease`);
+      const facts = await this.client.leaseClient.leaseTimeToLive({ ID: s.holderLease, keys: true });
+      await this.client.leaseClient.leaseRevoke({ ID: s.holderLease });
+      this.noteForced(s.holderKey, s.holderCreate);
+      return { status: 'revoked', lock: s.info, lease: leaseHex(s.holderLease), keys: facts.keys.map((k) => k.toString('utf8')) };
+    } catch (err) {
+      if (err instanceof LockError) throw err;
+      throw unavailable(err, `cannot revoke the lease of "${key}"`);
+    }
+  }
+
+  private noteForced(key: string, create: string): void {
+    this.forcedKeys.set(`${key}@${create}`, Date.now());
+    if (this.forcedKeys.size > 1000) this.forcedKeys.delete(this.forcedKeys.keys().next().value!);
+  }
+
+  watch(onChange: (change: LockChange) => void): Unsubscribe {
+    this.assertOpen();
+    return this.watcher.subscribe(onChange);
+  }
+
+  /** A serializable Range of one key: one round trip to the nearest member, no quorum. */
+  async ping(): Promise<number> {
+    this.assertOpen();
+    const t0 = performance.now();
+    try {
+      await this.client.kv.range({ key: enc('\u0000lockdeck-ping'), serializable: true, count_only: true });
+    } catch (err) {
+      throw unavailable(err, 'ping failed');
+    }
+    return performance.now() - t0;
+  }
+
+  // ---- lifecycle ------------------------------------------------------------------------------
+
+  close(): Promise<void> {
+    this.closing ??= this.doClose();
+    return this.closing;
+  }
+
+  private async doClose(): Promise<void> {
+    const closedErr = new BackendUnavailableError(`backend "${this.id}" is closed`);
+    for (const w of [...this.waiters]) w.cancel(closedErr);
+    this.watcher.stop();
+    clearTimeout(this.idleTimer);
+    await Promise.allSettled([...this.held].map(({ handle }) => handle.release()));
+    for (const { handle } of [...this.held]) handle.markLost('closed');
+    // Revoking the sessions deletes any key left on them (a waiter's, a lost holder's).
+    await Promise.allSettled([...this.sessions.values()].flat().map((s) => s.revoke()));
+    this.sessions.clear();
+    this.keeper.close();
+    this.client.close();
+  }
+
+  isClosed(): boolean {
+    return this.closing !== undefined;
+  }
+
+  get prefixList(): readonly string[] {
+    return this.prefixes;
+  }
+
+  private assertOpen(): void {
+    if (this.closing) throw new BackendUnavailableError(`backend "${this.id}" is closed`);
+  }
+}
+
+/** One lock's keys: Go-layout contenders sorted by create revision, or one single-key lock. */
+export interface Group {
+  key: string;
+  contenders: Kv[];
+  single?: Kv;
+}
+
+/** Groups raw keys into locks (layout.ts); keys that match no lock layout are left out. */
+export function groupLocks(kvs: Kv[]): Group[] {
+  const byName = new Map<string, Group>();
+  const singles: Group[] = [];
+  for (const kv of kvs) {
+    const name = contenderNameOf(kv.key, kv.lease);
+    if (name !== null) {
+      let g = byName.get(name);
+      if (!g) byName.set(name, (g = { key: name, contenders: [] }));
+      g.contenders.push(kv);
+      continue;
+    }
+    const leased = kv.lease !== '0';
+    if (parsePythonUuid(kv.key, kv.value) || (leased && (kv.value.length === 0 || parseShedLock(kv.value)))) {
+      singles.push({ key: kv.key, contenders: [], single: kv });
+    }
+  }
+  for (const g of byName.values()) g.contenders.sort((a, b) => cmpRev(a.create_revision, b.create_revision));
+  return [...byName.values(), ...singles];
+}
+
+function cmpRev(a: string, b: string): number {
+  const x = BigInt(a);
+  const y = BigInt(b);
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/**
+ * A watch for deletions (puts filtered out by the server) of one key or of every key under a
+ * prefix, from a given revision. Callbacks get the key and the deletion's revision.
+ */
+class DeleteWatch {
+  gone = false;
+  private watcher: Watcher | undefined;
+  private cancelled = false;
+  private readonly keyListeners = new Map<string, () => void>();
+
+  constructor(
+    client: Etcd3,
+    target: string,
+    prefix: boolean,
+    startRev: bigint,
+    private onAny?: (key: string, rev: bigint) => void,
+    private onError?: (err: unknown) => void,
+  ) {
+    const b = client.watch();
+    // `only('delete')` sends the server's NOPUT filter. (etcd3 1.1.2's `ignore(op)` is the same
+    // call as `only(op)`, so `ignore('put')` would drop the deletes: lib/watch.js WatchBuilder.)
+    (prefix ? b.prefix(target) : b.key(target)).only('delete').startRevision(String(startRev));
+    this.watcher = b.watcher();
+    this.watcher.on('data', (res) => {
+      for (const ev of res.events) {
+        if (ev.type !== 'Delete') continue;
+        const k = ev.kv.key.toString('utf8');
+        const rev = BigInt(ev.kv.mod_revision);
+        this.onAny?.(k, rev);
+        const l = this.keyListeners.get(k);
+        if (l) {
+          this.gone = true;
+          l();
+        }
+      }
+    });
+    // A watch refused (e.g. its start revision was compacted) tells nothing more: a waiter gives
+    // up with an error, a holder counts its key as gone (safe side) rather than trust a blind watch.
+    this.watcher.on('error', (err) => {
+      if (this.cancelled) return;
+      this.onError?.(err);
+      for (const l of this.keyListeners.values()) {
+        this.gone = true;
+        l();
+      }
+    });
+  }
+
+  /** From now on, also call `fn` once when `key` is deleted (the waiter's watch passes to its holder). */
+  onKey(key: string, fn: () => void): void {
+    this.onAny = undefined;
+    this.onError = undefined;
+    this.keyListeners.set(key, fn);
+  }
+
+  cancel(): void {
+    if (this.cancelled) return;
+    this.cancelled = true;
+    this.keyListeners.clear();
+    this.onAny = undefined;
+    void this.watcher?.cancel().catch(() => undefined);
+    this.watcher = undefined;
+  }
+}
+
+interface Snap {
+  scanned: Scanned;
+  acquiredEst: number;
+}
+
+/**
+ * watch(): per configured prefix, a full read at revision R, then one watch on the prefix from
+ * R + 1, so nothing between the read and the watch is missed. Each event updates the key map; the
+ * locks it touches are rebuilt and diffed with the last snapshot. Event handling is serialised (the
+ * lease look-ups are asynchronous). A watch that fails (compacted revision, cancelled) starts over
+ * with a fresh read a second later.
+ */
+class PrefixWatcher {
+  private subscribers = new Set<(c: LockChange) => void>();
+  private generation = 0;
+  private watchers: Watcher[] = [];
+  private keys = new Map<string, Kv>();
+  private snapshot = new Map<string, Snap>();
+  private firstSeen = new Map<string, number>();
+  private chain: Promise<void> = Promise.resolve();
+  private retry: NodeJS.Timeout | undefined;
+
+  constructor(private readonly backend: EtcdLockBackend) {}
+
+  subscribe(fn: (c: LockChange) => void): Unsubscribe {
+    this.subscribers.add(fn);
+    if (this.subscribers.size === 1) this.start();
+    return () => {
+      this.subscribers.delete(fn);
+      if (this.subscribers.size === 0) this.stop();
+    };
+  }
+
+  stop(): void {
+    this.subscribers.clear();
+    this.generation++;
+    clearTimeout(this.retry);
+    for (const w of this.watchers) void w.cancel().catch(() => undefined);
+    this.watchers = [];
+    this.keys.clear();
+    this.snapshot.clear();
+    this.firstSeen.clear();
+  }
+
+  private start(): void {
+    const gen = ++this.generation;
+    for (const prefix of this.backend.prefixList) void this.startPrefix(prefix, gen);
+  }
+
+  private async startPrefix(prefix: string, gen: number): Promise<void> {
+    try {
+      const { kvs, revision } = await this.backend.readPrefix(prefix);
+      if (gen !== this.generation) return;
+      for (const k of [...this.keys.keys()]) if (k.startsWith(prefix)) this.keys.delete(k);
+      for (const kv of kvs) this.keys.set(kv.key, kv);
+      await this.enqueue(() => this.rebuild(new Set(groupLocks(kvs).map((g) => g.key)), true, prefix));
+      const w = this.backend.client.watch().prefix(prefix).startRevision(String(BigInt(revision) + 1n)).watcher();
+      this.watchers.push(w);
+      w.on('data', (res) => {
+        if (gen !== this.generation) return;
+        const touched = new Set<string>();
+        const now = Date.now();
+        for (const ev of res.events) {
+          const kv = toKv(ev.kv);
+          const name = contenderNameOf(kv.key, kv.lease) ?? kv.key;
+          if (ev.type === 'Delete') {
+            const prev = this.keys.get(kv.key);
+            this.keys.delete(kv.key);
+            this.firstSeen.delete(kv.key);
+            touched.add(prev ? (contenderNameOf(prev.key, prev.lease) ?? prev.key) : kv.key);
+            // A deleted key's lease is unknown in the event: its lock may be either name.
+            const slash = kv.key.lastIndexOf('/');
+            if (slash > 0) touched.add(kv.key.slice(0, slash));
+          } else {
+            this.keys.set(kv.key, kv);
+            if (!this.firstSeen.has(kv.key)) this.firstSeen.set(kv.key, now);
+            touched.add(name);
+          }
+        }
+        void this.enqueue(() => this.rebuild(touched, false, prefix));
+      });
+      w.on('error', () => {
+        if (gen !== this.generation) return;
+        void w.cancel().catch(() => undefined);
+        this.watchers = this.watchers.filter((x) => x !== w);
+        this.retryLater(prefix, gen);
+      });
+    } catch {
+      if (gen === this.generation) this.retryLater(prefix, gen);
+    }
+  }
+
+  private retryLater(prefix: string, gen: number): void {
+    this.retry = setTimeout(() => void this.startPrefix(prefix, gen), 1000);
+    this.retry.unref?.();
+  }
+
+  private enqueue(fn: () => Promise<void>): Promise<void> {
+    this.chain = this.chain.then(fn, fn).catch(() => undefined);
+    return this.chain;
+  }
+
+  /** Rebuilds the locks named in `touched` from the key map and emits the differences. */
+  private async rebuild(touched: Set<string>, silent: boolean, prefix: string): Promise<void> {
+    const gen = this.generation;
+    const now = Date.now();
+    const relevant: Kv[] = [];
+    for (const kv of this.keys.values()) {
+      const name = contenderNameOf(kv.key, kv.lease) ?? kv.key;
+      if (touched.has(name)) relevant.push(kv);
+    }
+    const groups = new Map(groupLocks(relevant).map((g) => [g.key, g] as const));
+    const cache = new Map<string, Promise<LeaseFacts | null>>();
+    for (const key of touched) {
+      if (!key.startsWith(prefix) && !this.snapshot.has(key)) continue;
+      const prev = this.snapshot.get(key);
+      const g = groups.get(key);
+      const cur = g ? await this.backend.describe(g, now, cache) : undefined;
+      if (gen !== this.generation) return;
+      const at = Date.now();
+      const holderChanged = !prev || !cur || prev.scanned.holderKey !== cur.holderKey || prev.scanned.holderCreate !== cur.holderCreate;
+      if (prev && holderChanged) {
+        const forced = this.backend.forcedKeys.has(`${prev.scanned.holderKey}@${prev.scanned.holderCreate}`);
+        if (!silent) this.emit({ type: forced ? 'forced' : 'released', backend: this.backend.id, key, lock: prev.scanned.info, at, heldMs: Math.max(0, at - prev.acquiredEst) });
+      }
+      if (!cur) {
+        this.snapshot.delete(key);
+        continue;
+      }
+      if (holderChanged) {
+        // When the holder queued: our metadata, else when this watcher first saw its key.
+        const queued = cur.since ?? this.firstSeen.get(cur.holderKey) ?? null;
+        // A holder that took over from another got the lock about now; a first holder when it queued.
+        const acquiredEst = prev ? at : Math.min(queued ?? at, at);
+        this.snapshot.set(key, { scanned: cur, acquiredEst });
+        if (!silent) {
+          const c: LockChange = { type: 'acquired', backend: this.backend.id, key, lock: cur.info, at };
+          if (queued !== null) c.waitedMs = Math.max(0, acquiredEst - queued);
+          this.emit(c);
+        }
+      } else {
+        const changed = JSON.stringify(prev.scanned.info.waiters) !== JSON.stringify(cur.info.waiters);
+        this.snapshot.set(key, { ...prev, scanned: cur });
+        if (changed && !silent) this.emit({ type: 'changed', backend: this.backend.id, key, lock: cur.info, at });
+      }
+    }
+  }
+
+  private emit(c: LockChange): void {
+    for (const s of [...this.subscribers]) {
+      try {
+        s(c);
+      } catch {
+        // One failing subscriber must not starve the others.
+      }
+    }
+  }
+}
+
+function unavailable(err: unknown, what: string): Error {
+  if (err instanceof LockError) return err;
+  const msg = err instanceof Error ? err.message : String(err);
+  return new BackendUnavailableError(`${what}: ${msg}`, { cause: err });
+}

@@ -1,0 +1,152 @@
+/**
+ * Starts throwaway etcd servers for tests and benchmarks: Debian's `etcd-server` (3.4 on
+ * bookworm), loopback only, each member in its own temp dir, stopped and removed afterwards.
+ *
+ * The data dir goes to /dev/shm when it exists: etcd 3.4 has no `--unsafe-no-fsync`, and every
+ * write waits for an fdatasync of the WAL. On tmpfs that sync is free, so the tests measure our
+ * round trips rather than the box's disk (a real deployment pays "RTT + fdatasync" per write,
+ * etcd op-guide/performance.md).
+ *
+ * As a command:  tsx scripts/etcd-server.ts [1|3] -- <command...>
+ * runs <command> with LOCKDECK_TEST_ETCD_URL set (comma-separated endpoints for a cluster).
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { ensureBinary, freePort, waitForPort, type RunningServer } from './servers';
+
+export interface EtcdCluster extends RunningServer {
+  /** Every member's client URL, for `endpoints`. */
+  readonly endpoints: string[];
+  /** The members, each stoppable alone to test failover (`url` is that member's client URL). */
+  readonly members: RunningServer[];
+}
+
+interface Member {
+  name: string;
+  clientPort: number;
+  peerPort: number;
+}
+
+function dataRoot(): string {
+  return existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
+}
+
+function spawnMember(self: Member, cluster: Member[], token: string): RunningServer {
+  const bin = ensureBinary('etcd', 'etcd-server');
+  const dir = mkdtempSync(join(dataRoot(), 'lockdeck-etcd-'));
+  const host = '127.0.0.1';
+  const clientUrl = `http://${host}:${self.clientPort}`;
+  const peerUrl = `http://${host}:${self.peerPort}`;
+  const args = [
+    '--name', self.name,
+    '--data-dir', join(dir, 'data'),
+    '--listen-client-urls', clientUrl,
+    '--advertise-client-urls', clientUrl,
+    '--listen-peer-urls', peerUrl,
+    '--initial-advertise-peer-urls', peerUrl,
+    '--initial-cluster', cluster.map((m) => `${m.name}=http://${host}:${m.peerPort}`).join(','),
+    '--initial-cluster-state', 'new',
+    '--initial-cluster-token', token,
+    '--logger', 'zap', '--log-level', 'error', '--log-outputs', join(dir, 'etcd.log'),
+  ];
+  const proc = spawn(bin, args, { stdio: 'ignore' });
+  let stopped: Promise<void> | undefined;
+  const stop = () =>
+    (stopped ??= new Promise<void>((resolve) => {
+      const done = () => {
+        rmSync(dir, { recursive: true, force: true });
+        resolve();
+      };
+      if (proc.exitCode !== null || proc.signalCode !== null) return done();
+      const killer = setTimeout(() => proc.kill('SIGKILL'), 5000);
+      proc.once('exit', () => {
+        clearTimeout(killer);
+        done();
+      });
+      proc.kill('SIGTERM');
+    }));
+  return { name: `etcd-${self.name}`, host, port: self.clientPort, url: clientUrl, dir, process: proc, stop };
+}
+
+/**
+ * Waits until the member's `/health` reports `"health":"true"`: only once a leader is elected and
+ * a quorum read went through.
+ */
+async function waitHealthy(m: RunningServer, timeoutMs: number): Promise<void> {
+  await waitForPort(m.host, m.port, timeoutMs, m.process);
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (m.process.exitCode !== null) throw new Error(`${m.name} exited with code ${m.process.exitCode}`);
+    try {
+      const r = await fetch(`${m.url}/health`, { signal: AbortSignal.timeout(2000) });
+      const body = (await r.json()) as { health?: string };
+      if (body.health === 'true') return;
+    } catch {
+      // not yet
+    }
+    if (Date.now() > deadline) throw new Error(`${m.name} not healthy after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function startMembers(size: number): Promise<EtcdCluster> {
+  const ms: Member[] = [];
+  for (let i = 1; i <= size; i++) ms.push({ name: `m${i}`, clientPort: await freePort(), peerPort: await freePort() });
+  const token = `lockdeck-${process.pid}-${Date.now()}`;
+  const members = ms.map((m) => spawnMember(m, ms, token));
+  try {
+    await Promise.all(members.map((m) => waitHealthy(m, 30_000)));
+  } catch (err) {
+    await Promise.all(members.map((m) => m.stop()));
+    throw err;
+  }
+  const first = members[0]!;
+  const endpoints = members.map((m) => m.url);
+  return {
+    ...first,
+    name: size === 1 ? 'etcd' : 'etcd-cluster',
+    url: endpoints.join(','),
+    endpoints,
+    members,
+    stop: async () => void (await Promise.all(members.map((m) => m.stop()))),
+  };
+}
+
+/** One throwaway etcd member. `url` is its client URL (http://127.0.0.1:port). */
+export function startEtcd(): Promise<EtcdCluster> {
+  return startMembers(1);
+}
+
+/** A cluster of `size` members on loopback; `url` lists every client URL, comma-separated. */
+export function startEtcdCluster(size = 3): Promise<EtcdCluster> {
+  if (!Number.isInteger(size) || size < 1 || size > 7) throw new Error(`cluster size must be 1..7, got ${size}`);
+  return startMembers(size);
+}
+
+async function main(argv: string[]): Promise<void> {
+  const sep = argv.indexOf('--');
+  const size = Number(sep > 0 ? argv[0] : 1);
+  const command = sep === -1 ? [] : argv.slice(sep + 1);
+  if (!command.length || !Number.isInteger(size)) {
+    console.error('usage: tsx scripts/etcd-server.ts [size] -- <command...>');
+    process.exit(2);
+  }
+  const cluster = await startEtcdCluster(size);
+  const child = spawn(command[0]!, command.slice(1), { stdio: 'inherit', env: { ...process.env, LOCKDECK_TEST_ETCD_URL: cluster.url } });
+  const forward = (sig: NodeJS.Signals) => child.kill(sig);
+  process.on('SIGINT', forward);
+  process.on('SIGTERM', forward);
+  const code = await new Promise<number>((resolve) => child.on('exit', (c, sig) => resolve(c ?? (sig ? 1 : 0))));
+  await cluster.stop();
+  process.exit(code);
+}
+
+if (process.argv[1] && /etcd-server\.[tj]s$/.test(process.argv[1])) {
+  main(process.argv.slice(2)).catch((err) => {
+    console.error(err instanceof Error ? err.message : err);
+    process.exit(1);
+  });
+}
