@@ -359,6 +359,9 @@ export async function startZooKeeperEnsemble(
 const starters: Record<string, () => Promise<RunningServer>> = {
   redis: () => startRedis(),
   zookeeper: () => startZooKeeper(),
+  // Imported when asked for: those modules import this one.
+  etcd: async () => (await import('./etcd-server')).startEtcd(),
+  dynalite: async () => (await import('./dynalite-server')).startDynalite(),
 };
 
 /** The environment variable a started server's URL is published in. */

@@ -64,7 +64,7 @@ export const dynamodbBackendSchema = z
     endpoint: z.string().url().optional(),
     region: z.string().min(1),
     tables: z.array(z.string().min(3).max(255)).min(1),
-    /** Waiters' poll period in ms (default 150; the AWS lock client polls every 1000). */
+    /** Waiters' poll period in ms (default 100; the AWS lock client polls every 1000). */
     pollMs: z.number().int().min(10).max(60_000).optional(),
     /** The console's Scan period for watch() in ms (default 1000). */
     watchPollMs: z.number().int().min(100).max(600_000).optional(),

@@ -19,10 +19,10 @@
  *   for the item's `leaseDuration` on its own monotonic clock — or, for lockdeck items, the stored
  *   `lockdeckExpiresAt` plus a clock-skew allowance (`skewMs`, default 1000) has passed on the
  *   waiter's wall clock. Either way the write is conditional on the record version it saw.
- * - Waiting polls (DynamoDB has no push): a consistent GetItem every `pollMs` (default 150 ms,
+ * - Waiting polls (DynamoDB has no push): a consistent GetItem every `pollMs` (default 100 ms,
  *   ±30 % jitter; the Java client's default refreshPeriod is 1000 ms). Waiters in this process are
  *   also woken directly when a lockdeck client of this process frees the lock, and then try the
- *   conditional write at once. Request budget per waiter: 1 GetItem per poll (≈ 6.7/s at the
+ *   conditional write at once. Request budget per waiter: 1 GetItem per poll (≈ 10/s at the
  *   default), 1 UpdateItem to record itself in the item (`lockdeckWaiter_<id>`, so the console
  *   can show it), 1 per `waiterRefreshMs` (3 s) to refresh that entry, 1 to remove it, and 1
  *   conditional write each time the lock looks free or expired. Handoff after a voluntary release:
@@ -88,7 +88,7 @@ export { createLockTable, type CreateLockTableOptions, type CreateLockTableResul
 export type DynamoDbBackendConfig = Extract<BackendConfig, { type: 'dynamodb' }>;
 
 export interface DynamoDbBackendOptions {
-  /** Waiters' poll period (default: config.pollMs, else 150 ms); ±30 % jitter is added. */
+  /** Waiters' poll period (default: config.pollMs, else 100 ms); ±30 % jitter is added. */
   pollMs?: number;
   /** Clock-skew allowance before a lockdeck item's stored expiry counts (default 1000 ms). */
   skewMs?: number;
@@ -244,7 +244,7 @@ class DynamoDbLockBackend implements LockBackend {
     this.tables = [...config.tables];
     this.scope = `${config.endpoint ?? 'aws'}|${config.region}`;
     this.defaultOwner = makeOwner(this.instance);
-    this.pollMs = opts.pollMs ?? config.pollMs ?? 150;
+    this.pollMs = opts.pollMs ?? config.pollMs ?? 100;
     this.skewMs = opts.skewMs ?? 1000;
     this.watchPollMs = opts.watchPollMs ?? config.watchPollMs ?? 1000;
     this.waiterRefreshMs = opts.waiterRefreshMs ?? 3000;
