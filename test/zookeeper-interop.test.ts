@@ -101,6 +101,21 @@ describe('ZooKeeper interop with kazoo', { timeout: 60_000 }, () => {
     await k.stop();
   });
 
+  it('a forced release of a stuck kazoo holder hands the lock to the next kazoo waiter', async () => {
+    const p = path('kazoo-forced');
+    const stuck = track(kazoo(connect, 'lock', p, 'stuck'));
+    await stuck.line('acquired');
+    const next = track(kazoo(connect, 'lock', p, 'next-in-line'));
+    await next.line('contending');
+    await eventually(async () => ((await b.get(p))?.waiters.length ?? 0) === 1, 10_000, 'kazoo waiter queued');
+    const seen = (await b.get(p))!;
+    expect(seen.waiters[0]!.owner).toMatch(/^next-in-line /);
+    expect((await b.forceRelease(p, { fence: seen.fence!, owner: seen.owner! })).status).toBe('released');
+    await next.line('acquired', 10_000);
+    expect((await b.get(p))?.owner).toMatch(/^next-in-line /);
+    await Promise.all([stuck.stop(), next.stop()]);
+  });
+
   it('shows kazoo read/write locks, semaphores, plain ephemeral and persistent (orphaned) locks', async () => {
     const rw = path('rw');
     const r1 = track(kazoo(connect, 'rlock', rw, 'reader-1'));
@@ -222,6 +237,24 @@ describe('ZooKeeper interop with Curator', { timeout: 90_000 }, () => {
     await c.line('acquired', 10_000);
     expect((await b.get(p))?.format).toBe('curator-mutex');
     await c.stop();
+  });
+
+  it('a forced release of a stuck Curator holder hands the lock to the next Curator waiter', async () => {
+    const p = path('curator-forced');
+    const stuck = track(curator(classpath, connect, 'mutex', p));
+    await stuck.line('acquired', 30_000);
+    const next = track(curator(classpath, connect, 'mutex', p));
+    await next.line('contending', 30_000);
+    await eventually(async () => ((await b.get(p))?.waiters.length ?? 0) === 1, 20_000, 'Curator waiter queued');
+    const seen = (await b.get(p))!;
+    expect((await b.forceRelease(p, { fence: seen.fence!, owner: seen.owner! })).status).toBe('released');
+    // The waiter's own watch on the deleted node wakes it; the stuck holder was not told.
+    await next.line('acquired', 10_000);
+    expect(stuck.has('released')).toBe(false);
+    const now = (await b.get(p))!;
+    expect(now.format).toBe('curator-mutex');
+    expect(compareFences(now.fence!, seen.fence!)).toBe(1);
+    await Promise.all([stuck.stop(), next.stop()]);
   });
 
   it('shows Curator read-write locks and SemaphoreV2 leases', async () => {
