@@ -103,6 +103,20 @@ describe('ZooKeeper run store', { timeout: 60_000 }, () => {
     expect(() => zk.runStore({ retain: 0 })).toThrow(InvalidArgumentError);
   });
 
+  it("deletes a pruned occurrence's empty lock parent (persistent nodes would pile up), never a held one", async () => {
+    const runs = zk.runStore({ retain: 2 });
+    const job = `occ-${uid()}`;
+    const lockOf = (t: number) => `job/${job}/${new Date(t).toISOString()}`;
+    // Occurrence 1000's lock was taken and released (empty parent); 2000's is still held.
+    await (await zk.acquire(lockOf(1000)))!.release();
+    const held = await zk.acquire(lockOf(2000));
+    for (const t of [1000, 2000, 3000, 4000]) await runs.put(rec(job, t, 'a'));
+    const parents = await children(`${root}/job/${job}`);
+    expect(parents).not.toContain(new Date(1000).toISOString());
+    expect(parents).toContain(new Date(2000).toISOString());
+    await held.release();
+  });
+
   it('survives concurrent writers and pruners on one job (separate sessions)', async () => {
     const other = createZooKeeperBackend({ id: 'zk-runs-2', type: 'zookeeper', connect, roots: [root] });
     try {

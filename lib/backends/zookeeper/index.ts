@@ -204,7 +204,9 @@ class ZooKeeperLockBackend implements LockBackend, RunStoreProvider, ReadWriteLo
   runStore(opts: { retain?: number } = {}): RunStore {
     const retain = opts.retain ?? 500;
     if (!Number.isInteger(retain) || retain < 1) throw new InvalidArgumentError(`retain must be a positive integer, got ${String(retain)}`);
-    return new ZooKeeperRunStore(this.zk, runsPathOf(this.roots[0]!), retain, () => this.assertOpen());
+    // The scheduler's occurrence locks are `job/<name>/<ISO time>` (lib/scheduler).
+    const occurrenceLockPath = (job: string, occurrence: number) => this.lockPath(`job/${job}/${new Date(occurrence).toISOString()}`);
+    return new ZooKeeperRunStore(this.zk, runsPathOf(this.roots[0]!), retain, () => this.assertOpen(), occurrenceLockPath);
   }
 
   // ---- client ---------------------------------------------------------------------------------

@@ -94,6 +94,14 @@ export class ZooKeeperRunStore implements RunStore {
     readonly path: string,
     private readonly retain: number,
     private readonly assertOpen: () => void = () => undefined,
+    /**
+     * The lock path of an occurrence (the scheduler's `job/<name>/<ISO time>`). A pruned
+     * occurrence's lock parent is deleted too, when empty: our parents are persistent (no
+     * container nodes in the 3.4 protocol), so without this every occurrence would leave one node
+     * behind forever. Safe for fencing: a pruned occurrence is far past its grace, so its lock is
+     * never taken again (and a parent with a contender in it is NOT_EMPTY, left alone).
+     */
+    private readonly occurrenceLockPath?: (job: string, occurrence: number) => string,
   ) {}
 
   private jobDir(job: string): string {
@@ -126,14 +134,14 @@ export class ZooKeeperRunStore implements RunStore {
         // A parent is missing (first record of the occurrence, or pruned meanwhile).
         await this.zk.mkdirp(occDir);
       }
-      await this.prune(jobDir);
+      await this.prune(jobDir, run.job);
     } catch (err) {
       throw unavailable(err, `cannot write the run record of ${run.job} ${run.occurrence}`);
     }
   }
 
   /** Keeps the newest `retain` occurrences of the job. */
-  private async prune(jobDir: string): Promise<void> {
+  private async prune(jobDir: string, job: string): Promise<void> {
     let children: string[];
     try {
       ({ children } = await this.zk.getChildren(jobDir));
@@ -143,7 +151,24 @@ export class ZooKeeperRunStore implements RunStore {
     }
     const occs = children.filter((c) => OCC_NAME.test(c)).sort();
     const old = occs.slice(0, Math.max(0, occs.length - this.retain));
-    await batched(old, (o) => this.removeTree(`${jobDir}/${o}`));
+    await batched(old, async (o) => {
+      await this.removeTree(`${jobDir}/${o}`);
+      let lock: string | undefined;
+      try {
+        lock = this.occurrenceLockPath?.(job, Number(o));
+      } catch {
+        // A job name that makes no valid lock path never had a lock parent.
+      }
+      if (lock) await this.removeIfEmpty(lock);
+    });
+  }
+
+  private async removeIfEmpty(path: string): Promise<void> {
+    try {
+      await this.zk.remove(path);
+    } catch (err) {
+      if (!isNoNode(err) && !isNotEmpty(err)) throw err;
+    }
   }
 
   private async removeTree(dir: string): Promise<void> {
