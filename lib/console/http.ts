@@ -76,6 +76,17 @@ export function errorResponse(err: unknown): Response {
   return jsonResponse({ error: { code: d.code, message: d.message } } satisfies ErrorBody, d.status, d.headers);
 }
 
+/**
+ * The handler for the methods a route does not implement: 405 in the error shape with `Allow`.
+ * Without it Next.js answers them itself with an empty 405 body, which breaks the rule that
+ * every error is `{"error": {"code", "message"}}`. Route files export it under each method
+ * they do not implement: `export { notAllowed as PUT, ... }` (HEAD follows GET by itself).
+ */
+export function methodNotAllowed(allow: readonly string[]): (request: Request) => Response {
+  const list = allow.join(', ');
+  return (request) => errorResponse(new HttpError(405, 'method_not_allowed', `${request.method} is not allowed on this route; use ${list}`, { Allow: list }));
+}
+
 export function jsonResponse(body: unknown, status = 200, headers: Record<string, string> = {}): Response {
   return Response.json(body, { status, headers: { ...NO_STORE, ...headers } });
 }

@@ -1,6 +1,6 @@
 import { getAudit } from '@/lib/console/audit';
 import { withAuth } from '@/lib/console/auth';
-import { backendIdSchema, filterTextSchema, intParam, jsonResponse, keySchema, parseParam, queryParam } from '@/lib/console/http';
+import { backendIdSchema, filterTextSchema, intParam, jsonResponse, keySchema, methodNotAllowed, parseParam, queryParam } from '@/lib/console/http';
 
 export const runtime = 'nodejs';
 export const dynamic = 'force-dynamic';
@@ -20,3 +20,7 @@ export const GET = withAuth({ role: 'viewer' }, (_request, { url }) => {
   });
   return jsonResponse({ entries });
 });
+
+/** Any other method: 405 in the API's error shape, not Next's empty one (http.ts). */
+const notAllowed = methodNotAllowed(['GET', 'HEAD']);
+export { notAllowed as POST, notAllowed as PUT, notAllowed as PATCH, notAllowed as DELETE };

@@ -1,5 +1,5 @@
 import { withAuth } from '@/lib/console/auth';
-import { jsonResponse } from '@/lib/console/http';
+import { jsonResponse, methodNotAllowed } from '@/lib/console/http';
 import { getRegistry } from '@/lib/console/registry';
 
 export const runtime = 'nodejs';
@@ -10,3 +10,7 @@ export const GET = withAuth({ role: 'viewer' }, async () => {
   const backends = await getRegistry().freshStatuses(1000);
   return jsonResponse({ backends });
 });
+
+/** Any other method: 405 in the API's error shape, not Next's empty one (http.ts). */
+const notAllowed = methodNotAllowed(['GET', 'HEAD']);
+export { notAllowed as POST, notAllowed as PUT, notAllowed as PATCH, notAllowed as DELETE };

@@ -1,6 +1,6 @@
 import { withAuth } from '@/lib/console/auth';
 import { getContention, queryObject, rankingQuerySchema } from '@/lib/console/contention';
-import { jsonResponse } from '@/lib/console/http';
+import { jsonResponse, methodNotAllowed } from '@/lib/console/http';
 import { getRegistry } from '@/lib/console/registry';
 
 export const runtime = 'nodejs';
@@ -12,3 +12,7 @@ export const GET = withAuth({ role: 'viewer' }, (_request, { url }) => {
   if (q.backend !== undefined) getRegistry().configOf(q.backend); // unknown → 400
   return jsonResponse(getContention().ranking(q));
 });
+
+/** Any other method: 405 in the API's error shape, not Next's empty one (http.ts). */
+const notAllowed = methodNotAllowed(['GET', 'HEAD']);
+export { notAllowed as POST, notAllowed as PUT, notAllowed as PATCH, notAllowed as DELETE };

@@ -1,6 +1,6 @@
 import { withAuth } from '@/lib/console/auth';
 import { eventStream, getEventHub } from '@/lib/console/events';
-import { errorResponse, HttpError } from '@/lib/console/http';
+import { errorResponse, HttpError, methodNotAllowed } from '@/lib/console/http';
 
 export const runtime = 'nodejs';
 export const dynamic = 'force-dynamic';
@@ -26,3 +26,7 @@ export const GET = withAuth({ role: 'viewer' }, (request) =>
         },
       }),
 );
+
+/** Any other method: 405 in the API's error shape, not Next's empty one (http.ts). */
+const notAllowed = methodNotAllowed(['GET', 'HEAD']);
+export { notAllowed as POST, notAllowed as PUT, notAllowed as PATCH, notAllowed as DELETE };

@@ -1,5 +1,5 @@
 import { withAuth } from '@/lib/console/auth';
-import { backendIdSchema, filterTextSchema, intParam, jsonResponse, parseParam, queryParam } from '@/lib/console/http';
+import { backendIdSchema, filterTextSchema, intParam, jsonResponse, methodNotAllowed, parseParam, queryParam } from '@/lib/console/http';
 import { DEFAULT_LIST_LIMIT, listLocks, MAX_LIST_LIMIT } from '@/lib/console/inventory';
 
 export const runtime = 'nodejs';
@@ -15,3 +15,7 @@ export const GET = withAuth({ role: 'viewer' }, async (_request, { url }) => {
   });
   return jsonResponse(list);
 });
+
+/** Any other method: 405 in the API's error shape, not Next's empty one (http.ts). */
+const notAllowed = methodNotAllowed(['GET', 'HEAD']);
+export { notAllowed as POST, notAllowed as PUT, notAllowed as PATCH, notAllowed as DELETE };

@@ -1,5 +1,5 @@
 import { withAuth } from '@/lib/console/auth';
-import { jsonResponse } from '@/lib/console/http';
+import { jsonResponse, methodNotAllowed } from '@/lib/console/http';
 
 export const runtime = 'nodejs';
 export const dynamic = 'force-dynamic';
@@ -14,3 +14,7 @@ export const GET = withAuth({ role: 'viewer' }, (_request, { principal, config }
     expiresAt: principal.expiresAt,
   }),
 );
+
+/** Any other method: 405 in the API's error shape, not Next's empty one (http.ts). */
+const notAllowed = methodNotAllowed(['GET', 'HEAD']);
+export { notAllowed as POST, notAllowed as PUT, notAllowed as PATCH, notAllowed as DELETE };

@@ -1,6 +1,6 @@
 import { withAuth } from '@/lib/console/auth';
 import { getEventHub } from '@/lib/console/events';
-import { backendIdSchema, intParam, jsonResponse, keySchema, parseParam, queryParam } from '@/lib/console/http';
+import { backendIdSchema, intParam, jsonResponse, keySchema, methodNotAllowed, parseParam, queryParam } from '@/lib/console/http';
 import { getLockHistory } from '@/lib/console/inventory';
 
 export const runtime = 'nodejs';
@@ -13,3 +13,7 @@ export const GET = withAuth({ role: 'viewer' }, async (_request, { url }) => {
   getEventHub().ensureStarted();
   return jsonResponse(getLockHistory(backend, key, intParam(url, 'limit', 200, 1, 200)));
 });
+
+/** Any other method: 405 in the API's error shape, not Next's empty one (http.ts). */
+const notAllowed = methodNotAllowed(['GET', 'HEAD']);
+export { notAllowed as POST, notAllowed as PUT, notAllowed as PATCH, notAllowed as DELETE };
