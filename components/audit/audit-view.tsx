@@ -178,6 +178,11 @@ function AuditTable({ entries }: { entries: AuditEntry[] }) {
                 <span className="ml-1.5 text-xs text-muted-foreground tabular-nums" title={e.code ?? undefined}>
                   {e.status}
                 </span>
+                {e.action === 'revoke-lease' && (
+                  <span className="block text-xs font-medium text-red-700 dark:text-red-300" title="The holder's whole lease was asked to end, not only this lock">
+                    lease revocation
+                  </span>
+                )}
               </TD>
               <TD className="whitespace-nowrap">
                 {e.actor}
@@ -204,7 +209,9 @@ function AuditTable({ entries }: { entries: AuditEntry[] }) {
               </TD>
               <TD className="max-w-[28rem] text-[13px]">
                 <p className="break-words">{e.reason ?? <span className="text-muted-foreground">—</span>}</p>
-                {e.message && e.result !== 'released' && <p className="mt-0.5 text-xs break-words text-muted-foreground">{e.message}</p>}
+                {e.message && (e.result !== 'released' || e.action === 'revoke-lease') && (
+                  <p className="mt-0.5 text-xs break-words text-muted-foreground">{e.message}</p>
+                )}
               </TD>
             </TR>
           );

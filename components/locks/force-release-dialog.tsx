@@ -32,6 +32,7 @@ export function ForceReleaseDialog({ lock: initial, onClose }: { lock: LockInfo;
   const [lock, setLock] = useState(initial);
   const [reason, setReason] = useState('');
   const [touched, setTouched] = useState(false);
+  const [action, setAction] = useState<'release' | 'revoke-lease'>('release');
   const reasonRef = useRef<HTMLTextAreaElement>(null);
   const release = useReleaseLock();
   const { data: backends } = useQuery(backendsQuery());
@@ -53,10 +54,14 @@ export function ForceReleaseDialog({ lock: initial, onClose }: { lock: LockInfo;
       return;
     }
     release.mutate(
-      { lock, reason },
+      { lock, reason, action },
       {
-        onSuccess: () => {
-          toast(`Released ${lock.key} on ${lock.backend}.`);
+        onSuccess: (answer) => {
+          toast(
+            answer.revoked
+              ? `Revoked lease ${answer.revoked.lease} on ${lock.backend}: ${answer.revoked.keys.length} key(s) dropped.`
+              : `Released ${lock.key} on ${lock.backend}.`,
+          );
           onClose();
         },
       },
@@ -64,6 +69,9 @@ export function ForceReleaseDialog({ lock: initial, onClose }: { lock: LockInfo;
   };
 
   const firstWaiter = lock.waiters[0];
+  // etcd: the holder's lease can be ended as a whole — a separate, heavier action.
+  const lease = typeof lock.meta?.lease === 'string' ? lock.meta.lease : null;
+  const canRevoke = !!backend?.capabilities?.leaseRevocation && lease !== null;
 
   return (
     <AlertDialog
@@ -167,6 +175,28 @@ export function ForceReleaseDialog({ lock: initial, onClose }: { lock: LockInfo;
             </Callout>
           ) : null}
 
+          {!conflict && canRevoke && (
+            <fieldset className="space-y-1.5" data-testid="release-action">
+              <legend className="mb-1 text-sm font-medium">What to release</legend>
+              <label className="flex items-start gap-2 text-sm">
+                <input type="radio" name="action" className="mt-1" checked={action === 'release'} onChange={() => setAction('release')} />
+                <span>
+                  This lock only <span className="text-muted-foreground">(recommended): deletes its key if it is still the one shown</span>
+                </span>
+              </label>
+              <label className="flex items-start gap-2 text-sm">
+                <input type="radio" name="action" className="mt-1" checked={action === 'revoke-lease'} onChange={() => setAction('revoke-lease')} />
+                <span>
+                  Revoke the holder&apos;s lease <span className="font-mono text-[13px]">{lease}</span>
+                  <span className="block text-red-700 dark:text-red-300">
+                    etcd deletes every key on that lease: all other locks and keys of that holder&apos;s session go too, and its
+                    keep-alive fails.
+                  </span>
+                </span>
+              </label>
+            </fieldset>
+          )}
+
           {!conflict && (
             <div className="space-y-1.5">
               <Label htmlFor="release-reason" className="text-sm text-foreground">
@@ -216,7 +246,7 @@ export function ForceReleaseDialog({ lock: initial, onClose }: { lock: LockInfo;
             </Button>
           ) : (
             <Button key="submit" type="submit" variant="danger" disabled={release.isPending}>
-              {release.isPending ? 'Releasing…' : 'Force-release'}
+              {release.isPending ? 'Releasing…' : action === 'revoke-lease' ? 'Revoke lease' : 'Force-release'}
             </Button>
           )}
         </div>

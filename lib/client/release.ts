@@ -14,8 +14,9 @@ import type { LocksState } from './live-state';
 import type { LockInfo, ReleaseRequest } from './types';
 
 /** The request body for releasing `lock` as shown, with `reason`. */
-export function releaseRequestFor(lock: LockInfo, reason: string): ReleaseRequest {
+export function releaseRequestFor(lock: LockInfo, reason: string, action: 'release' | 'revoke-lease' = 'release'): ReleaseRequest {
   const body: ReleaseRequest = { backend: lock.backend, key: lock.key, reason: reason.trim() };
+  if (action === 'revoke-lease') body.action = action;
   if (lock.fence !== null) body.fence = lock.fence;
   if (lock.owner !== null) body.owner = lock.owner;
   const valueHash = lock.meta?.valueHash;
@@ -33,7 +34,8 @@ export function sameHolder(a: LockInfo, b: LockInfo): boolean {
 export function useReleaseLock() {
   const qc = useQueryClient();
   return useMutation({
-    mutationFn: ({ lock, reason }: { lock: LockInfo; reason: string }) => api.release(releaseRequestFor(lock, reason)),
+    mutationFn: ({ lock, reason, action }: { lock: LockInfo; reason: string; action?: 'release' | 'revoke-lease' }) =>
+      api.release(releaseRequestFor(lock, reason, action)),
     onSuccess: (answer, { lock }) => {
       const released = answer.lock ?? lock;
       const id = lockId(lock.backend, lock.key);

@@ -60,6 +60,8 @@ export interface ReleaseRequest {
   fence?: string;
   owner?: string;
   valueHash?: string;
+  /** `revoke-lease`: end the holder's whole lease (etcd), not only this lock's key. */
+  action?: 'release' | 'revoke-lease';
   reason: string;
 }
 
@@ -67,4 +69,6 @@ export interface ReleaseRequest {
 export interface ReleaseAnswer {
   released: true;
   lock: LockInfo;
+  /** After `action: "revoke-lease"`: the lease ended and every key it carried. */
+  revoked?: { lease: string; keys: string[] };
 }

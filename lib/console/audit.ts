@@ -21,6 +21,9 @@ import { singleton } from './singleton';
 /** What an attempt came to. `refused` answers carry the refusal's error code in `code`. */
 export type AuditResult = 'released' | 'changed' | 'not-found' | 'refused' | 'error';
 
+/** What was asked: a force-release of the lock, or the revocation of its holder's lease (etcd). */
+export type AuditAction = 'release' | 'revoke-lease';
+
 export interface AuditEntry {
   id: number;
   at: number;
@@ -41,6 +44,7 @@ export interface AuditEntry {
   /** The error code for refusals and errors, null for answered releases. */
   code: string | null;
   message: string | null;
+  action: AuditAction;
 }
 
 export type NewAuditEntry = Omit<AuditEntry, 'id'>;
@@ -71,6 +75,7 @@ interface Row {
   status: number;
   code: string | null;
   message: string | null;
+  action: string | null;
 }
 
 /** Caps free text from a request before it is stored (refused requests may carry anything). */
@@ -90,8 +95,8 @@ export class AuditLog {
   ) {
     this.db = db;
     this.insert = db.prepare(
-      `INSERT INTO audit (at, actor, via, backend, key, owner, fence, expect_owner, expect_fence, reason, result, status, code, message)
-       VALUES (@at, @actor, @via, @backend, @key, @owner, @fence, @expectOwner, @expectFence, @reason, @result, @status, @code, @message)`,
+      `INSERT INTO audit (at, actor, via, backend, key, owner, fence, expect_owner, expect_fence, reason, result, status, code, message, action)
+       VALUES (@at, @actor, @via, @backend, @key, @owner, @fence, @expectOwner, @expectFence, @reason, @result, @status, @code, @message, @action)`,
     );
   }
 
@@ -138,6 +143,7 @@ export class AuditLog {
       status: r.status,
       code: r.code,
       message: r.message,
+      action: r.action === 'revoke-lease' ? 'revoke-lease' : 'release',
     }));
   }
 }

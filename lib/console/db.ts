@@ -24,7 +24,7 @@ import { getConfig } from './config';
 import { singleton } from './singleton';
 
 // 2: history.waited_ms / held_ms, lock_activity, waiter_samples.
-const SCHEMA_VERSION = 2;
+const SCHEMA_VERSION = 3;
 
 const DDL = `
 CREATE TABLE IF NOT EXISTS history (
@@ -78,7 +78,8 @@ CREATE TABLE IF NOT EXISTS audit (
   result        TEXT NOT NULL,
   status        INTEGER NOT NULL,
   code          TEXT,
-  message       TEXT
+  message       TEXT,
+  action        TEXT NOT NULL DEFAULT 'release'
 );
 CREATE INDEX IF NOT EXISTS audit_backend_key ON audit (backend, key, id);
 CREATE INDEX IF NOT EXISTS audit_actor ON audit (actor, id);
@@ -105,6 +106,9 @@ export function openConsoleDb(dataDir: string): Database.Database {
       const cols = new Set((db.prepare("SELECT name FROM pragma_table_info('history')").all() as { name: string }[]).map((c) => c.name));
       if (!cols.has('waited_ms')) db.exec('ALTER TABLE history ADD COLUMN waited_ms INTEGER');
       if (!cols.has('held_ms')) db.exec('ALTER TABLE history ADD COLUMN held_ms INTEGER');
+      // Layout 3: what the operator asked for (a release, or an etcd lease revocation).
+      const auditCols = new Set((db.prepare("SELECT name FROM pragma_table_info('audit')").all() as { name: string }[]).map((c) => c.name));
+      if (!auditCols.has('action')) db.exec("ALTER TABLE audit ADD COLUMN action TEXT NOT NULL DEFAULT 'release'");
       if (version < SCHEMA_VERSION) db.pragma(`user_version = ${SCHEMA_VERSION}`);
     }).immediate();
   } catch (err) {

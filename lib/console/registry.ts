@@ -20,7 +20,7 @@ import 'server-only';
 import { createBackend } from '../backends';
 import type { BackendConfig } from '../backends/config';
 import { BackendUnavailableError, UnknownBackendError } from '../locks/errors';
-import type { BackendType, Capabilities, LockBackend, Unsubscribe } from '../locks/types';
+import type { BackendType, Capabilities, LeaseRevoker, LockBackend, Unsubscribe } from '../locks/types';
 import { getConfig, getTuning, type ConsoleTuning } from './config';
 import { getMetrics } from './metrics';
 import { singleton } from './singleton';
@@ -132,7 +132,9 @@ export class Registry {
       ...(e.up || e.error === undefined ? {} : { error: e.error }),
       ...(e.up && e.latencyMs !== undefined ? { latencyMs: e.latencyMs } : {}),
       checkedAt: e.checkedAt,
-      capabilities: e.backend?.capabilities ?? null,
+      capabilities: e.backend
+        ? { ...e.backend.capabilities, leaseRevocation: typeof (e.backend as Partial<LeaseRevoker>).revokeLease === 'function' }
+        : null,
     };
   }
 

@@ -12,8 +12,8 @@ import 'server-only';
  */
 import { z } from 'zod';
 
-import type { ForceReleaseExpectation, ForceReleaseResult } from '../locks/types';
-import { clip, getAudit, type AuditResult, type NewAuditEntry } from './audit';
+import type { ForceReleaseExpectation, ForceReleaseResult, LeaseRevoker, LockBackend, RevokeLeaseResult } from '../locks/types';
+import { clip, getAudit, type AuditAction, type AuditResult, type NewAuditEntry } from './audit';
 import type { Principal } from './auth';
 import { getTuning } from './config';
 import { backendIdSchema, describeError, errorResponse, HttpError, jsonResponse, keySchema, readJsonBody } from './http';
@@ -51,6 +51,12 @@ export const releaseBodySchema = z
      * way to say "the lock I saw". Added to the contract.
      */
     valueHash: z.string().regex(/^[0-9a-f]{6,64}$/, 'must be the hex hash shown in meta.valueHash').nullish().transform((v) => v ?? undefined),
+    /**
+     * `release` (default): the lock's own compare-and-delete. `revoke-lease` (etcd only): end the
+     * holder's lease, which drops every key on it — other locks of that session included. Added
+     * to the contract; audited as its own action.
+     */
+    action: z.enum(['release', 'revoke-lease'], { error: 'must be "release" or "revoke-lease"' }).optional(),
     reason: z
       .string({ error: 'is required' })
       .trim()
@@ -82,7 +88,12 @@ function attemptFrom(body: unknown, principal: Principal | null): Attempt {
     expectOwner: clip(str(b.owner), 512),
     expectFence: clip(str(b.fence), 200),
     reason: clip(str(b.reason), 500),
+    action: b.action === 'revoke-lease' ? 'revoke-lease' : 'release',
   };
+}
+
+function canRevoke(b: LockBackend): b is LockBackend & LeaseRevoker {
+  return typeof (b as Partial<LeaseRevoker>).revokeLease === 'function';
 }
 
 function backendLabel(id: string | null): string {
@@ -111,7 +122,7 @@ export async function auditRefusedRelease(request: Request, refusal: HttpError, 
 /** The release itself, for an authorized operator. Always audits before it returns. */
 export async function handleRelease(request: Request, principal: Principal): Promise<Response> {
   let a: Attempt = attemptFrom(null, principal);
-  let outcome: ForceReleaseResult | undefined;
+  let outcome: ForceReleaseResult | RevokeLeaseResult | undefined;
   try {
     const body = await readJsonBody(request);
     a = attemptFrom(body, principal);
@@ -122,7 +133,8 @@ export async function handleRelease(request: Request, principal: Principal): Pro
       });
     }
     const input = releaseBodySchema.parse(body);
-    a = { ...a, backend: input.backend, key: input.key, reason: input.reason };
+    const action: AuditAction = input.action ?? 'release';
+    a = { ...a, backend: input.backend, key: input.key, reason: input.reason, action };
     getRegistry().configOf(input.backend); // unknown → 400
     const expect: ForceReleaseExpectation & { valueHash?: string } = {};
     if (input.fence !== undefined) expect.fence = input.fence;
@@ -130,7 +142,20 @@ export async function handleRelease(request: Request, principal: Principal): Pro
     // Passed through to the Redis foreign-layout release, which checks it (formats.ts
     // ForeignReleaseExpectation); backends that do not know it ignore it.
     if (input.valueHash !== undefined) expect.valueHash = input.valueHash;
-    outcome = await getRegistry().call(input.backend, 'forceRelease', (b) => b.forceRelease(input.key, expect));
+    if (action === 'revoke-lease') {
+      // (A refusal thrown inside call() would be taken for a store failure: decide it outside.)
+      const revoked = await getRegistry().call(input.backend, 'revokeLease', async (b) => (canRevoke(b) ? b.revokeLease(input.key, expect) : null));
+      if (!revoked) throw new HttpError(400, 'not_supported', `backend "${input.backend}" has no leases to revoke: use a plain release`);
+      outcome = revoked;
+    } else {
+      outcome = await getRegistry().call(input.backend, 'forceRelease', (b) => b.forceRelease(input.key, expect));
+    }
+    if (outcome.status === 'revoked') {
+      const lock = publicLock(outcome.lock, input.backend);
+      const message = `lease ${outcome.lease} revoked: ${outcome.keys.length} key(s) dropped`;
+      record({ ...a, owner: lock.owner, fence: lock.fence }, 'released', 200, null, message);
+      return jsonResponse({ released: true, lock, revoked: { lease: outcome.lease, keys: outcome.keys } });
+    }
     if (outcome.status === 'released') {
       const lock = publicLock(outcome.lock, input.backend);
       record({ ...a, owner: lock.owner, fence: lock.fence }, 'released', 200, null, null);

@@ -172,6 +172,12 @@ export interface Capabilities {
    * through without a write).
    */
   telemetry?: boolean;
+  /**
+   * The backend also offers {@link LeaseRevoker.revokeLease}: ending the holder's whole lease
+   * (etcd), which frees every key on it, not only this lock. Set by the console from the method's
+   * presence; backends need not declare it.
+   */
+  leaseRevocation?: boolean;
 }
 
 export type Unsubscribe = () => void;
@@ -207,6 +213,20 @@ export interface LockInspector {
   watch(onChange: (change: LockChange) => void, opts?: WatchOptions): Unsubscribe;
   /** One trivial round trip; resolves to its latency in ms, rejects when the store is down. */
   ping(): Promise<number>;
+}
+
+/** What {@link LeaseRevoker.revokeLease} answers: the lock as seen, and every key the lease carried. */
+export type RevokeLeaseResult =
+  | { status: 'revoked'; lock: LockInfo; lease: string; keys: string[] }
+  | { status: 'changed'; lock: LockInfo }
+  | { status: 'not-found' };
+
+/**
+ * A backend whose locks sit on leases that an operator may end as a whole (etcd). A separate,
+ * clearly labelled action from forceRelease: it drops every key on the holder's lease.
+ */
+export interface LeaseRevoker {
+  revokeLease(key: string, expect?: ForceReleaseExpectation): Promise<RevokeLeaseResult>;
 }
 
 /** One side of a read/write lock: acquire and tryAcquire with the name fixed. */

@@ -30,6 +30,7 @@ const entry = (over: Partial<NewAuditEntry> = {}): NewAuditEntry => ({
   status: 200,
   code: null,
   message: null,
+  action: 'release',
   ...over,
 });
 
