@@ -262,67 +262,150 @@ export async function redisSection(ctx: BenchContext): Promise<void> {
   const slowHo = summarize(msOf(slow.samples));
   ctx.log(`handoff after 0-300 ms pauses: p50 ${ms(slowHo.p50)} p99 ${ms(slowHo.p99)} (n=${slowHo.n})`);
 
-  // ------------------------------------------------------------ several waiters: who wakes per release
+  // ------------------------------------------------------------ N waiters: requests per handoff, who wakes
+  // N = 2, 16, 128 waiters spread over 4 processes (slots within a process), queued in a known
+  // order (each confirmed by the inspector), then released one by one with a 1-10 ms pause.
+  // After each release, 30 ms of quiet: every pub/sub message a worker process receives is a
+  // waiter woken (the single-server grant goes to one process channel, one waiter); every command
+  // other than the release is a re-check. Server requests per handoff come from commandstats over
+  // the whole round, queue joins included.
   const [wc, wd] = await Promise.all([BenchWorker.start('lockdeck-c', spec, { cpu }), BenchWorker.start('lockdeck-d', spec, { cpu })]);
   ctx.defer(() => wc.stop());
   ctx.defer(() => wd.stop());
   const all = [wa, wb, wc, wd];
-  const wakeRounds = scaled(ctx, 8, 2);
-  const woken: number[] = [];
-  const multiClient: number[] = [];
-  const multiServer: number[] = [];
-  const multiMs: number[] = [];
-  const multiStats: Record<string, number> = {};
+  type Seat = { w: BenchWorker; slot: number };
+  // The ping-pong holder holds with slot 0; waiters use slots 1.. in every process.
+  let holder: Seat = { w: pair[0], slot: 0 };
   let fifoViolations = 0;
-  let holder = pair[0];
-  // Round 0 warms the new workers up (their first SUBSCRIBE, script load) and is not counted.
-  for (let rnd = 0; rnd <= wakeRounds; rnd++) {
-    const counted = rnd > 0;
-    const queue = all.filter((w) => w !== holder);
-    const roundBefore = sumCounters(await Promise.all(all.map((w) => w.counters())));
-    const roundStats = await commandStats(raw);
-    const pending = new Map<BenchWorker, ReturnType<BenchWorker['request']>>();
-    for (let k = 0; k < queue.length; k++) {
-      const w = queue[k]!;
-      const req = w.request({ op: 'acquire', name: HO, ttlMs: TTL_MS, waitMs: 10_000 }, 15_000);
-      req.reply.catch(() => undefined); // awaited below
-      pending.set(w, req);
-      await waitForWaiters(inspector, HO, k + 1); // queue order = request order
-    }
-    while (pending.size > 0) {
-      await sleep(uniform(1, 10));
-      const before = await Promise.all(all.map((w) => w.counters()));
-      const rel = await holder.call({ op: 'release', pauseMs: 0 });
-      const entries = [...pending.entries()];
-      const winner = await Promise.race(entries.map(([w, req]) => req.reply.then((rep) => ({ w, rep }))));
-      await sleep(30); // time for any other (wrongly) woken waiter to act
-      const after = await Promise.all(all.map((w) => w.counters()));
-      if (counted) {
-        if (winner.w !== entries[0]![0]) fifoViolations++; // FIFO: the oldest waiter gets it
-        let n = 0;
-        all.forEach((w, i) => {
-          const moved = after[i]!.commands !== before[i]!.commands || after[i]!.messages !== before[i]!.messages;
-          if (w !== holder && moved) n++;
-        });
-        woken.push(n);
-        if (rel.t0 !== undefined && winner.rep.t1 !== undefined) multiMs.push(winner.rep.t1 - rel.t0);
+  const avg = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : Number.NaN);
+  const multi: {
+    n: number; releases: number; woken: number[]; rechecks: number[]; requestsPerHandoff: number; workerCommandsPerHandoff: number;
+    handoffMs: Summary; commandstatsDelta: Record<string, number>;
+  }[] = [];
+  let nextSlot = 1;
+  for (const n of [2, 16, 128]) {
+    const rounds = n === 128 ? 1 : n === 16 ? scaled(ctx, 2, 1) : scaled(ctx, 12, 3);
+    const woken: number[] = [];
+    const rechecks: number[] = [];
+    const handoffMs: number[] = [];
+    const stats: Record<string, number> = {};
+    let serverReqs = 0;
+    let clientCmds = 0;
+    let handoffsCounted = 0;
+    // Round 0 warms up (new slots, first SUBSCRIBEs) and is not counted.
+    for (let rnd = 0; rnd <= rounds; rnd++) {
+      const counted = rnd > 0;
+      const seats: Seat[] = Array.from({ length: n }, (_, k) => ({ w: all[k % all.length]!, slot: nextSlot + Math.floor(k / all.length) }));
+      nextSlot += Math.ceil(n / all.length);
+      const roundBefore = sumCounters(await Promise.all(all.map((w) => w.counters())));
+      const roundStats = await commandStats(raw);
+      const pending = new Map<Seat, ReturnType<BenchWorker['request']>>();
+      for (let k = 0; k < seats.length; k++) {
+        const s = seats[k]!;
+        const req = s.w.request({ op: 'acquire', name: HO, ttlMs: TTL_MS, waitMs: 60_000, slot: s.slot } as Parameters<BenchWorker['request']>[0], 65_000);
+        req.reply.catch(() => undefined); // awaited below
+        pending.set(s, req);
+        await waitForWaiters(inspector, HO, k + 1, 10_000); // queue order = request order
       }
-      pending.delete(winner.w);
-      holder = winner.w;
+      while (pending.size > 0) {
+        await sleep(uniform(1, 10));
+        const before = await Promise.all(all.map((w) => w.counters()));
+        const rel = await holder.w.call({ op: 'release', pauseMs: 0, slot: holder.slot } as Parameters<BenchWorker['request']>[0]);
+        const entries = [...pending.entries()];
+        const winner = await Promise.race(entries.map(([s, req]) => req.reply.then((rep) => ({ s, rep }))));
+        await sleep(30); // time for any other (wrongly) woken waiter to act
+        const after = await Promise.all(all.map((w) => w.counters()));
+        if (counted) {
+          if (winner.s !== entries[0]![0]) fifoViolations++; // FIFO: the oldest waiter gets it
+          let msgs = 0;
+          let cmds = -1; // the release itself
+          all.forEach((_, i) => {
+            msgs += after[i]!.messages - before[i]!.messages;
+            cmds += after[i]!.commands - before[i]!.commands;
+          });
+          woken.push(msgs);
+          rechecks.push(cmds);
+          if (rel.t0 !== undefined && winner.rep.t1 !== undefined) handoffMs.push(winner.rep.t1 - rel.t0);
+        }
+        pending.delete(winner.s);
+        holder = winner.s;
+      }
+      const roundAfter = sumCounters(await Promise.all(all.map((w) => w.counters())));
+      const d = diffStats(roundStats, await commandStats(raw));
+      if (!counted) continue;
+      addInto(stats, d);
+      serverReqs += topLevel(d);
+      clientCmds += roundAfter.commands - roundBefore.commands;
+      handoffsCounted += n;
     }
-    // Requests per handoff over the whole round: queue joins, releases, top-ups, anything else.
-    const roundAfter = sumCounters(await Promise.all(all.map((w) => w.counters())));
-    const d = diffStats(roundStats, await commandStats(raw));
-    if (!counted) continue;
-    addInto(multiStats, d);
-    multiClient.push((roundAfter.commands - roundBefore.commands) / queue.length);
-    multiServer.push(topLevel(d) / queue.length);
+    multi.push({
+      n, releases: woken.length, woken, rechecks, requestsPerHandoff: serverReqs / handoffsCounted,
+      workerCommandsPerHandoff: clientCmds / handoffsCounted, handoffMs: round(summarize(handoffMs)), commandstatsDelta: stats,
+    });
+    ctx.log(
+      `${n} waiters: woken per release mean ${avg(woken).toFixed(2)} max ${Math.max(...woken)}, re-checks per release ${avg(rechecks).toFixed(2)}; ` +
+        `requests/handoff ${(serverReqs / handoffsCounted).toFixed(2)}; handoff p50 ${ms(median(handoffMs))}`,
+    );
   }
-  const avg = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-  const wokenMax = Math.max(...woken);
-  ctx.log(`3 waiters: woken per release mean ${avg(woken).toFixed(2)} max ${wokenMax}; requests/handoff ${avg(multiServer).toFixed(2)}`);
-  await holder.call({ op: 'release', pauseMs: 0 }); // leave the lock free
+  await holder.w.call({ op: 'release', pauseMs: 0, slot: holder.slot } as Parameters<BenchWorker['request']>[0]); // leave the lock free
+
+  // ------------------------------------------------------------ throughput on one contended lock
+  // C contenders (2: one per process; 16: four per process) loop acquire → release with a zero
+  // critical section. Every hold's [acquired, releasing] interval is checked against all others
+  // (one monotonic clock on this host): throughput must never come from overlapping holds.
+  const TP = 'bench:throughput';
+  const tpMs = scaled(ctx, 3000, 1000);
+  const throughput: { contenders: number; perSec: number; acquisitions: number; overlaps: number; fencesIncrease: boolean; requestsPerAcquisition: number }[] = [];
+  for (const c of [2, 16]) {
+    const seats: Seat[] = Array.from({ length: c }, (_, k) => ({ w: (c === 2 ? [wa, wb] : all)[k % (c === 2 ? 2 : all.length)]!, slot: nextSlot + Math.floor(k / all.length) }));
+    nextSlot += Math.ceil(c / all.length);
+    const statsBefore = await commandStats(raw);
+    const t0 = performance.now();
+    const replies = await Promise.all(
+      seats.map((s) => s.w.call({ op: 'contend', name: TP, ttlMs: TTL_MS, durationMs: tpMs, slot: s.slot } as unknown as Parameters<BenchWorker['request']>[0], tpMs + 30_000)),
+    );
+    const elapsed = performance.now() - t0;
+    const dStats = diffStats(statsBefore, await commandStats(raw));
+    const spans = replies.flatMap((r) => (r as unknown as { spans: [string | null, number, number][] }).spans).sort((a, b) => a[1] - b[1]);
+    let overlaps = 0;
+    let increasing = true;
+    for (let i = 1; i < spans.length; i++) {
+      if (spans[i]![1] < spans[i - 1]![2]) overlaps++;
+      if (BigInt(spans[i]![0] ?? '0') <= BigInt(spans[i - 1]![0] ?? '0')) increasing = false;
+    }
+    throughput.push({
+      contenders: c, perSec: (spans.length / elapsed) * 1000, acquisitions: spans.length, overlaps, fencesIncrease: increasing,
+      requestsPerAcquisition: topLevel(dStats) / spans.length,
+    });
+    ctx.log(`throughput, ${c} contenders: ${((spans.length / elapsed) * 1000).toFixed(0)}/s (${spans.length} in ${elapsed.toFixed(0)} ms), overlaps ${overlaps}, fences increasing ${increasing}`);
+  }
   await Promise.all(all.map((w) => w.stop()));
+
+  // ------------------------------------------------------------ renewal batching
+  // One process holds L locks with a short TTL and lets the library renew them for a few TTL/3
+  // periods. Server side: EXTEND calls (commandstats) and read events (INFO stats
+  // total_reads_processed — one per batch of commands the server reads from a socket, so one per
+  // pipeline that fits its 16 KiB read buffer).
+  const L = scaled(ctx, 200, 50);
+  const RTTL = 900;
+  const renewer = createRedisBackend({ ...config, id: 'bench-renew' });
+  ctx.defer(() => renewer.close());
+  const handles = await Promise.all(Array.from({ length: L }, (_, i) => renewer.acquire(`bench:renew:${i}`, { ttlMs: RTTL })));
+  await sleep(RTTL); // past everyone's first (possibly early) renewal
+  const readsOf = async () => Number(/total_reads_processed:(\d+)/.exec(await raw.info('stats'))?.[1] ?? Number.NaN);
+  const rs0 = await commandStats(raw);
+  const reads0 = await readsOf();
+  const renewWindowMs = 3 * RTTL;
+  await sleep(renewWindowMs);
+  const reads1 = await readsOf();
+  const rsD = diffStats(rs0, await commandStats(raw));
+  const renewalsMade = (rsD.evalsha ?? 0) + (rsD.eval ?? 0);
+  const renewReads = reads1 - reads0 - 2; // minus the INFO commands' own reads (commandstats + stats)
+  const allHeld = handles.every((h) => h.held);
+  await Promise.all(handles.map((h) => h.release()));
+  const perLockPerThird = renewalsMade / L / (renewWindowMs / (RTTL / 3));
+  const locksPerRead = renewalsMade / Math.max(1, renewReads);
+  ctx.log(`renewals: ${L} locks, TTL ${RTTL} ms, ${renewalsMade} EXTENDs in ${renewWindowMs} ms over ${renewReads} server reads (${locksPerRead.toFixed(1)} per read); all still held: ${allHeld}`);
 
   // ------------------------------------------------------------ node-redlock, defaults
   const rlSpec: WorkerSpec = { kind: 'redlock', url: server.url };
@@ -392,15 +475,27 @@ export async function redisSection(ctx: BenchContext): Promise<void> {
       verdict: atMost(reqPerHandoff, 3),
       note: `INFO commandstats Δ of top-level lock commands (EVALSHA/EVAL/SUBSCRIBE...) over ${hoCount} handoffs; the workers' own count: ${(hoClientCmds / hoCount).toFixed(2)}`,
     },
+    ...multi.flatMap((m): Row[] => [
+      {
+        section: S, figure: `requests / handoff, ${m.n} waiters`, value: m.requestsPerHandoff, unit: 'req', baseline: '—', ratio: null, target: '≤ 3',
+        verdict: atMost(m.requestsPerHandoff, 3),
+        note: `commandstats Δ over ${m.releases} releases (queue joins and re-checks included); workers' own count ${m.workerCommandsPerHandoff.toFixed(2)}; re-checks per release ${avg(m.rechecks).toFixed(2)}; handoff p50 ${ms(m.handoffMs.p50)}`,
+      },
+      {
+        section: S, figure: `waiters woken / release (${m.n} waiting)`, value: avg(m.woken), unit: '', baseline: '—', ratio: null, target: '≤ 1',
+        verdict: m.woken.length > 0 && m.woken.every((x) => x <= 1) ? 'pass' : 'FAIL',
+        note: `pub/sub messages reaching any waiter process within 30 ms of a release; max ${Math.max(...m.woken)} over ${m.releases} releases; FIFO violations (all N): ${fifoViolations}`,
+      },
+    ]),
+    ...throughput.map((t): Row => ({
+      section: S, figure: `throughput, 1 lock, ${t.contenders} contenders`, value: t.perSec, unit: '/s', baseline: `1/handoff p50 ${(1000 / allHo.p50).toFixed(0)}/s`,
+      ratio: t.perSec / (1000 / allHo.p50), target: '≥ 0.8×', verdict: t.perSec >= 0.8 * (1000 / allHo.p50) && t.overlaps === 0 ? 'pass' : 'FAIL',
+      note: `critical section 0, ${t.acquisitions} acquisitions; overlapping holds: ${t.overlaps}; fences strictly increasing: ${t.fencesIncrease}; ${t.requestsPerAcquisition.toFixed(2)} requests/acquisition`,
+    })),
     {
-      section: S, figure: 'requests / handoff, 3 waiters', value: avg(multiServer), unit: 'req', baseline: '—', ratio: null, target: '≤ 3',
-      verdict: atMost(avg(multiServer), 3),
-      note: `commandstats Δ over ${woken.length} releases (queue joins included); workers' own count ${avg(multiClient).toFixed(2)}; FIFO violations: ${fifoViolations}`,
-    },
-    {
-      section: S, figure: 'waiters woken / release (3 waiting)', value: avg(woken), unit: '', baseline: '—', ratio: null, target: '= 1',
-      verdict: woken.length > 0 && woken.every((n) => n === 1) ? 'pass' : 'FAIL',
-      note: `waiter processes that received a message or sent a request within 30 ms of a release; max ${wokenMax} over ${woken.length} releases`,
+      section: S, figure: 'renewal: locks per server read', value: locksPerRead, unit: 'locks', baseline: '—', ratio: null, target: '≥ 50 (batched)',
+      verdict: locksPerRead >= 50 && allHeld ? 'pass' : 'FAIL',
+      note: `${L} locks held by one process, TTL ${RTTL} ms, ${renewWindowMs} ms: ${renewalsMade} EXTENDs over ${renewReads} server read events (INFO total_reads_processed); ${perLockPerThird.toFixed(2)} renewals per lock per TTL/3 (target ≤ 1); all still held: ${allHeld}`,
     },
     {
       section: S, figure: 'redlock handoff p50', value: rlHo.p50, unit: 'ms', baseline: base, ratio: rlHo.p50 / allPing.p50,
@@ -441,16 +536,9 @@ export async function redisSection(ctx: BenchContext): Promise<void> {
     handoffVsPingAfterIdle: hoVsCold,
     serverLuaMicros: { cycle: cycleLua, handoff: handoffLua },
     handoffSlowPause: { pooled: round(slowHo) },
-    multiWaiter: {
-      waiters: 3,
-      releases: woken.length,
-      woken,
-      requestsPerHandoff: avg(multiServer),
-      workerCommandsPerHandoff: avg(multiClient),
-      handoffMs: round(summarize(multiMs)),
-      fifoViolations,
-      commandstatsDelta: multiStats,
-    },
+    multiWaiter: { fifoViolations, byWaiters: multi },
+    throughput,
+    renewal: { locks: L, ttlMs: RTTL, windowMs: renewWindowMs, extends: renewalsMade, serverReads: renewReads, locksPerRead, renewalsPerLockPerThird: perLockPerThird, allHeld },
     redlock: { pooled: round(rlHo), requestsPerHandoff: rlReq, commandstatsDelta: rlStats, handoffs: rl.handoffs },
   };
 }

@@ -58,40 +58,64 @@ proto.emit = function (this: Proto, event, ...args) {
   return origEmit.call(this, event, ...args);
 };
 
-/** What the worker needs from a lock client. */
+/**
+ * What the worker needs from a lock client. `slot` (lockdeck only, default 0) lets one process
+ * hold or wait for several acquisitions at once: the Redis section's N-waiter and throughput
+ * figures put up to 32 waiters in each of a few processes instead of starting 128 processes.
+ */
 interface Locker {
-  acquire(req: { name: string; ttlMs: number; waitMs: number; autoRenew?: boolean }): Promise<string | null>;
-  tryAcquire(req: { name: string; ttlMs: number; autoRenew?: boolean }): Promise<string | null | false>;
-  release(): Promise<void>;
+  acquire(req: { name: string; ttlMs: number; waitMs: number; autoRenew?: boolean; slot?: number }): Promise<string | null>;
+  tryAcquire(req: { name: string; ttlMs: number; autoRenew?: boolean; slot?: number }): Promise<string | null | false>;
+  release(slot?: number): Promise<void>;
   close(): Promise<void>;
+}
+
+/**
+ * Requests beyond protocol.ts (used by bench/redis.ts only; extra fields ride along in IPC):
+ * `slot` on acquire/tryAcquire/release, and `contend` — loop acquire → release (critical section
+ * 0) on one name for durationMs, returning each hold's [fence, acquired, releasing] times so the
+ * bench can count throughput and check that no two holds overlap.
+ */
+export interface ContendRequest {
+  id: number;
+  op: 'contend';
+  name: string;
+  ttlMs: number;
+  durationMs: number;
+  slot?: number;
 }
 
 async function lockdeckLocker(spec: Extract<WorkerSpec, { kind: 'lockdeck' }>): Promise<Locker> {
   const loaded = await loadFactory(spec.backend);
   if ('reason' in loaded) throw new Error(loaded.reason);
   const backend: LockBackend = loaded.factory(spec.config, spec.options);
-  let held: LockHandle | undefined;
+  const held = new Map<number, LockHandle>();
+  const claim = (slot: number) => {
+    if (held.has(slot)) throw new Error(`already holding (slot ${slot})`);
+  };
   return {
-    async acquire({ name, ttlMs, waitMs, autoRenew }) {
-      if (held) throw new Error('already holding');
-      held = await backend.acquire(name, { ttlMs, waitMs, autoRenew });
-      return held.fence;
-    },
-    async tryAcquire({ name, ttlMs, autoRenew }) {
-      if (held) throw new Error('already holding');
-      const h = await backend.tryAcquire(name, { ttlMs, autoRenew });
-      if (!h) return false;
-      held = h;
+    async acquire({ name, ttlMs, waitMs, autoRenew, slot = 0 }) {
+      claim(slot);
+      const h = await backend.acquire(name, { ttlMs, waitMs, autoRenew });
+      held.set(slot, h);
       return h.fence;
     },
-    async release() {
-      const h = held;
-      held = undefined;
-      if (!h) throw new Error('not holding');
+    async tryAcquire({ name, ttlMs, autoRenew, slot = 0 }) {
+      claim(slot);
+      const h = await backend.tryAcquire(name, { ttlMs, autoRenew });
+      if (!h) return false;
+      held.set(slot, h);
+      return h.fence;
+    },
+    async release(slot = 0) {
+      const h = held.get(slot);
+      held.delete(slot);
+      if (!h) throw new Error(`not holding (slot ${slot})`);
       await h.release();
     },
     async close() {
-      await held?.release().catch(() => undefined);
+      await Promise.allSettled([...held.values()].map((h) => h.release()));
+      held.clear();
       await backend.close();
     },
   };
@@ -217,7 +241,7 @@ async function handle(req: Request): Promise<Response> {
       markSends = true;
       const t0 = hr();
       try {
-        await l.release();
+        await l.release((req as { slot?: number }).slot);
       } finally {
         markSends = false;
       }
@@ -242,8 +266,22 @@ if (!process.send) {
   console.error('bench/worker.ts is started by bench/run.ts over IPC');
   process.exit(2);
 }
-process.on('message', (req: Request) => {
-  handle(req).then(send, (err: unknown) =>
+async function contend(req: ContendRequest): Promise<Response & { spans: [string | null, number, number][] }> {
+  const l = need();
+  const spans: [string | null, number, number][] = [];
+  const end = hr() + req.durationMs;
+  while (hr() < end) {
+    const fence = await l.acquire({ name: req.name, ttlMs: req.ttlMs, waitMs: 30_000, autoRenew: false, slot: req.slot });
+    const acquiredAt = hr();
+    const releasingAt = hr();
+    await l.release(req.slot);
+    spans.push([fence, acquiredAt, releasingAt]);
+  }
+  return { id: req.id, ok: true, spans };
+}
+
+process.on('message', (req: Request | ContendRequest) => {
+  (req.op === 'contend' ? contend(req) : handle(req)).then(send, (err: unknown) =>
     send({ id: req.id, ok: false, error: err instanceof Error ? `${err.name}: ${err.message}` : String(err) }),
   );
 });

@@ -48,6 +48,17 @@ export const DEFAULTS: Readonly<RedisBackendOptions> = Object.freeze({
   redisOptions: {},
 });
 
+interface Renewal {
+  ttlMs: number;
+  /** performance.now() at which the next renewal is due. */
+  dueAt: number;
+  /** How much earlier than due it may be renewed to join another lock's batch. */
+  earlyMs: number;
+  /** The last renewal failed in transport: retry exactly when due, not early. */
+  failing: boolean;
+  inflight: boolean;
+}
+
 /** What one acquisition attempt returned. */
 export type Attempt =
   | { ok: true; fence: string; expiresAt: number; leaseMs: number; leaseStart: number }
@@ -78,6 +89,17 @@ export abstract class RedisBackendBase implements LockBackend, RunStoreProvider 
   protected abstract readonly nodes: RedisNode[];
   private readonly pending = new Map<string, PendingWait>();
   private readonly held = new Map<string, ManagedHandle>(); // `${name}\n${fence}` -> handle
+  /** Auto-renewed handles and when each is next due (performance.now() ms); see runRenewals. */
+  private readonly renewals = new Map<ManagedHandle, Renewal>();
+  private renewTimer: NodeJS.Timeout | undefined;
+  private renewTimerAt = Infinity;
+  /**
+   * Whether a waiter re-tries when a `released` event for its lock arrives. Redlock: yes, that is
+   * how its waiters hear of a release. Single server: no — the server hands the lock to the head
+   * waiter itself, so waking the others (when this process also watches) would only be a herd of
+   * useless re-checks (anchors §5.1 P6: at most one waiter woken per release).
+   */
+  protected readonly wakeOnReleaseEvents: boolean = false;
   private readonly watchers = new Set<(c: LockChange) => void>();
   private sweepTimer: NodeJS.Timeout | undefined;
   private nextSweepAt = Infinity;
@@ -153,7 +175,9 @@ export abstract class RedisBackendBase implements LockBackend, RunStoreProvider 
           granted = { fence, expiresAt, leaseMs, at: performance.now() };
           wake?.();
         },
-        onWake: () => wake?.(),
+        onWake: () => {
+          if (this.wakeOnReleaseEvents) wake?.();
+        },
       });
     }
     try {
@@ -196,6 +220,9 @@ export abstract class RedisBackendBase implements LockBackend, RunStoreProvider 
     name: string, token: string, owner: OwnerInfo, o: AcquireOptions,
     fence: string, expiresAt: number, leaseMs: number, leaseStart: number,
   ): ManagedHandle {
+    // The handle keeps its expiry timer and lost signal, but renewals are ours (runRenewals): one
+    // timer and one pipeline per backend for all its held locks, not one timer and request each.
+    const autoRenew = o.autoRenew ?? true;
     const handle: ManagedHandle = new ManagedHandle({
       backend: this.id,
       name,
@@ -205,13 +232,93 @@ export abstract class RedisBackendBase implements LockBackend, RunStoreProvider 
       leaseMs,
       leaseStart,
       expiresAt,
-      autoRenew: o.autoRenew ?? true,
-      onDone: (h) => this.held.delete(`${name}\n${h.fence}`),
+      autoRenew: false,
+      onDone: (h) => {
+        this.held.delete(`${name}\n${h.fence}`);
+        this.renewals.delete(h);
+      },
       onLost: (reason, h) => this.publishLost(name, h.fence, owner, reason),
       ops: this.leaseOps(name, token),
     });
     this.held.set(`${name}\n${fence}`, handle);
+    if (autoRenew) {
+      // Same rule as ManagedHandle's own: renew a third of the way into the lease; a short first
+      // lease (a lock handed to a waiter) is topped up a third of the way into it, not at once.
+      const intervalMs = Math.min(leaseMs, o.ttlMs) / 3;
+      this.renewals.set(handle, { ttlMs: o.ttlMs, dueAt: leaseStart + intervalMs, earlyMs: intervalMs / 2, failing: false, inflight: false });
+      this.scheduleRenewals();
+    }
     return handle;
+  }
+
+  /**
+   * One renewal finished and is next due at `at`: make sure the timer fires by then. O(1), so
+   * that thousands of renewals completing in one tick do not each rescan every held lock.
+   */
+  private armRenewalAt(at: number): void {
+    if (this.closed || (this.renewTimer && this.renewTimerAt <= at)) return;
+    clearTimeout(this.renewTimer);
+    this.renewTimerAt = at;
+    this.renewTimer = setTimeout(() => this.runRenewals(), Math.max(0, at - performance.now()));
+    this.renewTimer.unref?.();
+  }
+
+  /** Arms the one renewal timer for the earliest due handle. */
+  private scheduleRenewals(): void {
+    if (this.closed) return;
+    let at = Infinity;
+    for (const r of this.renewals.values()) if (!r.inflight && r.dueAt < at) at = r.dueAt;
+    if (at === Infinity) {
+      clearTimeout(this.renewTimer);
+      this.renewTimer = undefined;
+      this.renewTimerAt = Infinity;
+      return;
+    }
+    if (this.renewTimer && this.renewTimerAt <= at) return;
+    clearTimeout(this.renewTimer);
+    this.renewTimerAt = at;
+    this.renewTimer = setTimeout(() => this.runRenewals(), Math.max(0, at - performance.now()));
+    this.renewTimer.unref?.();
+  }
+
+  /**
+   * Renews every held lock that is due, plus those due within half their renewal interval: locks
+   * renewed together are next due together, so after one early renewal all of a process's locks
+   * with the same TTL share one tick, and their EXTENDs go out in the same tick as one pipeline
+   * (node.ts, extend). Renewing early is always safe (it only moves the expiry later, on the
+   * token's compare); steady state stays at one renewal per lock per TTL/3.
+   */
+  private runRenewals(): void {
+    this.renewTimer = undefined;
+    this.renewTimerAt = Infinity;
+    const now = performance.now();
+    for (const [h, r] of this.renewals) {
+      if (r.inflight || r.dueAt > now + (r.failing ? 0 : r.earlyMs)) continue;
+      r.inflight = true;
+      const start = performance.now();
+      h.extend(r.ttlMs).then(
+        () => {
+          r.inflight = false;
+          r.failing = false;
+          r.dueAt = start + r.ttlMs / 3;
+          r.earlyMs = r.ttlMs / 6;
+          this.armRenewalAt(r.dueAt);
+        },
+        () => {
+          r.inflight = false;
+          // Lost (not ours any more, or released meanwhile): the handle has said so already.
+          if (!h.held) {
+            this.renewals.delete(h);
+          } else {
+            // A transport error: try again soon; the handle's expiry timer ends it at its deadline.
+            r.failing = true;
+            r.dueAt = performance.now() + Math.min(Math.max(r.ttlMs / 10, 20), 1000);
+            this.armRenewalAt(r.dueAt);
+          }
+        },
+      );
+    }
+    this.scheduleRenewals();
   }
 
   /**
@@ -497,6 +604,8 @@ export abstract class RedisBackendBase implements LockBackend, RunStoreProvider 
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.sweepTimer);
+    clearTimeout(this.renewTimer);
+    this.renewTimer = undefined;
     await Promise.allSettled([...this.held.values()].map((h) => h.release()));
     this.closedConnections = true;
     for (const n of this.nodes) n.close();

@@ -156,14 +156,54 @@ export class RedisNode {
     return { ok: false, pttl: Number(r[1]), now: Number(r[2]), position: Number(r[3]) };
   }
 
-  /** Resolves to the new expiry, or null when the lock is not ours any more. */
-  async extend(name: string, token: string, ttlMs: number): Promise<number | null> {
-    const r = (await this.call(() => this.cmd.ldExtend(...this.keys(name), name, token, ttlMs, this.useIndex, this.eventsChannel))) as
-      | [number, number]
-      | 0;
-    if (r === 0) return null;
-    this.indexHint('add', name, Number(r[0]));
-    return Number(r[0]);
+  /** Renewals asked for in the current tick, sent together at its end (see extend). */
+  private extendBatch: PendingExtend[] | undefined;
+
+  /**
+   * Resolves to the new expiry, or null when the lock is not ours any more.
+   *
+   * Renewals asked for in the same tick go out as one pipeline (one write, one round trip): the
+   * backend renews all of a process's due locks in one pass (base.ts, runRenewals), so N held
+   * locks cost one round trip per TTL/3 instead of N (anchors §5.1 P8; Redisson batches its
+   * watchdog the same way, `renewal/RenewalTask.java`). Each lock keeps its own EXTEND script and
+   * compare-on-token, so batching changes no lock's safety.
+   */
+  extend(name: string, token: string, ttlMs: number): Promise<number | null> {
+    return new Promise<number | null>((resolve, reject) => {
+      if (!this.extendBatch) {
+        this.extendBatch = [];
+        queueMicrotask(() => this.flushExtends());
+      }
+      this.extendBatch.push({ name, token, ttlMs, resolve, reject });
+    });
+  }
+
+  private flushExtends(): void {
+    const batch = this.extendBatch ?? [];
+    this.extendBatch = undefined;
+    const done = (e: PendingExtend, r: unknown) => {
+      if (r === 0 || !Array.isArray(r)) return e.resolve(null);
+      this.indexHint('add', e.name, Number(r[0]));
+      e.resolve(Number(r[0]));
+    };
+    const one = (e: PendingExtend) => this.cmd.ldExtend(...this.keys(e.name), e.name, e.token, e.ttlMs, this.useIndex, this.eventsChannel);
+    // A Cluster pipeline must stay within one slot: there, each renewal is its own command (still
+    // sent in the same tick).
+    if (batch.length === 1 || this.isCluster) {
+      for (const e of batch) this.call(() => one(e)).then((r) => done(e, r), e.reject);
+      return;
+    }
+    const pipe = this.cmd.pipeline() as unknown as { ldExtend: ScriptFn; exec(): Promise<[Error | null, unknown][] | null> };
+    for (const e of batch) pipe.ldExtend(...this.keys(e.name), e.name, e.token, e.ttlMs, this.useIndex, this.eventsChannel);
+    this.call(() => pipe.exec()).then(
+      (res) =>
+        batch.forEach((e, i) => {
+          const [err, r] = res?.[i] ?? [new Error('Connection is closed (no pipeline reply)'), null];
+          if (err) this.call(() => Promise.reject(err)).catch(e.reject);
+          else done(e, r);
+        }),
+      (err: unknown) => batch.forEach((e) => e.reject(err)),
+    );
   }
 
   async release(name: string, token: string, handoffTtlMs: number): Promise<boolean> {
@@ -319,6 +359,14 @@ export class RedisNode {
       throw err;
     }
   }
+}
+
+interface PendingExtend {
+  name: string;
+  token: string;
+  ttlMs: number;
+  resolve(expiresAt: number | null): void;
+  reject(err: unknown): void;
 }
 
 /** Our lock as read from one node. */

@@ -38,6 +38,8 @@ const NO_HANDOFF = 0;
 
 export class RedlockBackend extends RedisBackendBase {
   readonly capabilities = CAPABILITIES;
+  /** No master may hand the lock over: waiters learn of releases from the events channel. */
+  protected override readonly wakeOnReleaseEvents = true;
   protected readonly nodes: RedisNode[];
   private readonly quorum: number;
 
