@@ -104,6 +104,12 @@ export abstract class RedisBackendBase implements LockBackend, RunStoreProvider 
   private sweepTimer: NodeJS.Timeout | undefined;
   private nextSweepAt = Infinity;
   private readonly recentEvents = new Map<string, number>();
+  /**
+   * Per-key order of watch events: an `acquired` needs a read of the lock (async), and the
+   * `released` that follows it on the channel must not overtake it, or a watcher would see the
+   * lock come back after its release (and keep it until the next reconcile).
+   */
+  private readonly eventChains = new Map<string, Promise<void>>();
   protected closed = false;
 
   constructor(
@@ -535,24 +541,42 @@ export abstract class RedisBackendBase implements LockBackend, RunStoreProvider 
     if ((this.recentEvents.get(id) ?? 0) > now - 1000) return;
     this.recentEvents.set(id, now);
     if (this.recentEvents.size > 1000) for (const [k, t] of this.recentEvents) if (t < now - 1000) this.recentEvents.delete(k);
-    if (ev.type === 'acquired' || ev.type === 'renewed') {
-      void this.get(ev.key)
-        .catch(() => null)
-        .then((lock) => {
-          const change: LockChange = { type: ev.type === 'acquired' ? 'acquired' : 'changed', backend: this.id, key: ev.key, lock, at: ev.at };
-          if (ev.type === 'acquired' && ev.ms !== undefined) change.waitedMs = ev.ms;
-          this.emit(change);
-          if (lock?.expiresAt) this.scheduleSweep(Math.max(0, lock.expiresAt - ev.at));
+    const inOrder = (fn: () => void | Promise<void>) => {
+      const prev = this.eventChains.get(ev.key);
+      if (!prev) {
+        // Nothing in flight for this key: synchronous events go out at once.
+        const r = fn();
+        if (!r) return;
+        const chain = r.finally(() => {
+          if (this.eventChains.get(ev.key) === chain) this.eventChains.delete(ev.key);
         });
+        this.eventChains.set(ev.key, chain);
+        return;
+      }
+      const chain = prev.then(fn).finally(() => {
+        if (this.eventChains.get(ev.key) === chain) this.eventChains.delete(ev.key);
+      });
+      this.eventChains.set(ev.key, chain);
+    };
+    if (ev.type === 'acquired' || ev.type === 'renewed') {
+      inOrder(() =>
+        this.get(ev.key)
+          .catch(() => null)
+          .then((read) => {
+            // Released (or taken over) before the read: what the event itself says, so that the
+            // watcher sees acquired, then the release queued behind this.
+            const lock = read && (!ev.fence || read.fence === ev.fence) ? read : eventLock(this.id, ev.key, ev.owner ?? null, ev.fence ?? null);
+            const change: LockChange = { type: ev.type === 'acquired' ? 'acquired' : 'changed', backend: this.id, key: ev.key, lock, at: ev.at };
+            if (ev.type === 'acquired' && ev.ms !== undefined) change.waitedMs = ev.ms;
+            this.emit(change);
+            if (read?.expiresAt) this.scheduleSweep(Math.max(0, read.expiresAt - ev.at));
+          }),
+      );
     } else if (ev.type === 'released' || ev.type === 'forced') {
       // The lock as it was, as far as the event tells: who held it and with which fence.
-      const owner = ev.owner ?? null;
-      const fence = ev.fence ?? null;
-      const lock: LockInfo = {
-        backend: this.id, key: ev.key, format: 'lockdeck', kind: 'mutex', owner, fence,
-        holders: [{ owner, fence, acquiredAt: null }], acquiredAt: null, expiresAt: null, ttlMs: null, waiters: [], health: 'unknown',
-      };
-      this.emit({ type: ev.type, backend: this.id, key: ev.key, lock, at: ev.at, ...(ev.ms !== undefined ? { heldMs: ev.ms } : {}) });
+      const lock = eventLock(this.id, ev.key, ev.owner ?? null, ev.fence ?? null);
+      const type = ev.type;
+      inOrder(() => this.emit({ type, backend: this.id, key: ev.key, lock, at: ev.at, ...(ev.ms !== undefined ? { heldMs: ev.ms } : {}) }));
     } else if (ev.type === 'lost') {
       // What the holder knew: its owner and fence. The lock itself is gone or someone else's.
       const owner = ev.owner ?? null;
@@ -612,3 +636,10 @@ export abstract class RedisBackendBase implements LockBackend, RunStoreProvider 
   }
 }
 
+/** A lockdeck lock as far as an event line tells: its holder's owner and fence. */
+function eventLock(backend: string, key: string, owner: string | null, fence: string | null): LockInfo {
+  return {
+    backend, key, format: 'lockdeck', kind: 'mutex', owner, fence,
+    holders: [{ owner, fence, acquiredAt: null }], acquiredAt: null, expiresAt: null, ttlMs: null, waiters: [], health: 'unknown',
+  };
+}
