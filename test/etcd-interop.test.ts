@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 
 import { createEtcdBackend, type EtcdLockBackend } from '../lib/backends/etcd';
-import { LockLostError } from '../lib/locks';
+import { LockLostError, type LockChange } from '../lib/locks';
 import { randomId } from '../lib/locks/util';
 import { eventually } from './contract';
 
@@ -142,6 +142,38 @@ describe('etcd interop with etcdctl lock and python-etcd3', { timeout: 60_000 },
     expect(await p1.line((l) => l.startsWith('released '), 10_000, 'python 1 release')).toBe('released false');
     p2.proc.stdin.write('\n');
     expect(await p2.line((l) => l.startsWith('released '), 10_000, 'python 2 release')).toBe('released true');
+  });
+
+  it('reports etcdctl lock acquiring and releasing as watch() events, once each', async () => {
+    const name = `${base}/watched`;
+    const seen: LockChange[] = [];
+    const off = b.watch((c) => {
+      if (c.key === name) seen.push(c);
+    });
+    try {
+      // watch() reads the prefix first and watches from the revision after: give it that moment.
+      await new Promise((r) => setTimeout(r, 300));
+      const ctl = etcdctl(name);
+      const ctlKey = await ctl.line((l) => l.startsWith(`${name}/`), 10_000, 'etcdctl holds');
+      await eventually(() => seen.some((c) => c.type === 'acquired'), 5000, 'acquired event');
+      const acquired = seen.find((c) => c.type === 'acquired')!;
+      expect(acquired.lock).toMatchObject({ key: name, format: 'etcd-mutex', owner: `lease ${ctlKey.slice(name.length + 1)}` });
+      expect(acquired.lock!.meta?.holderKey).toBe(ctlKey);
+      // A second etcdctl queues: a `changed` event with one waiter, no new holder.
+      const ctl2 = etcdctl(name);
+      await eventually(() => seen.some((c) => c.type === 'changed' && c.lock?.waiters.length === 1), 10_000, 'waiter event');
+      ctl.stop();
+      const ctl2Key = await ctl2.line((l) => l.startsWith(`${name}/`), 10_000, 'second etcdctl holds');
+      await eventually(() => seen.filter((c) => c.type === 'acquired').length === 2, 5000, 'second acquired event');
+      ctl2.stop();
+      await eventually(() => seen.filter((c) => c.type === 'released').length === 2, 5000, 'second released event');
+      await new Promise((r) => setTimeout(r, 300)); // nothing more may follow
+      const holderChanges = seen.filter((c) => c.type !== 'changed').map((c) => `${c.type} ${String(c.lock?.meta?.holderKey)}`);
+      expect(holderChanges).toEqual([`acquired ${ctlKey}`, `released ${ctlKey}`, `acquired ${ctl2Key}`, `released ${ctl2Key}`]);
+      expect(seen.find((c) => c.type === 'released')!.heldMs).toBeGreaterThanOrEqual(0);
+    } finally {
+      off();
+    }
   });
 
   it('revokes a holder lease on request, naming every key it carried', async () => {

@@ -12,13 +12,18 @@
  * Go, etcdctl and lockdeck contenders on one name therefore exclude each other and queue in order.
  *
  * Where we differ from Go, compatibly:
+ * - The acquire Txn reads the newest keys under `<name>/` *before* its put (Go reads the first one
+ *   after): none means we hold, else the newest direct one is our predecessor, so a waiter needs
+ *   no Range before it waits.
  * - Fast handoff: Go opens its watch at the Range's header revision. etcd serves a watch that
  *   starts at or below the current revision as an "unsynced" watcher, caught up by a loop every
  *   100 ms (server/mvcc/watchable_store.go `syncWatchersLoop`), so a release soon after a waiter
- *   starts costs up to 100 ms. We open one watch per waiter on `<name>/` (deletes only) at the
- *   acquire Txn's revision + 1: a revision etcd has not reached yet, so the watcher is synced at
- *   once and nothing after the Txn is missed. The handoff is the delete event plus one Range.
- *   (Option `goStyleWatch` reproduces Go's way, for the benchmark.)
+ *   starts costs up to 100 ms. We watch the predecessor key (deletes only) from the revision
+ *   after the one it was seen at: a revision etcd has usually not reached yet, so the watcher is
+ *   synced at once and nothing in between is missed. The handoff is the delete event plus one
+ *   Range; a release wakes only the next waiter (bench: 2 unary requests per handoff, 1 watch
+ *   notification per release, for 2 to 128 waiters). (Option `goStyleWatch` reproduces Go's
+ *   way, for the benchmark.)
  * - Contenders are the direct children `<name>/<hex>` only (layout.ts `isDirectContender`): Go
  *   would also count the keys of lock `<name>/x`.
  * - Our keys carry a JSON value (owner, labels, queue time) that Go ignores.
@@ -30,13 +35,15 @@
  * time; a process that dies loses the lease after the session TTL.
  *
  * Fence: the holder key's create revision (cluster-wide, strictly increasing). The holder watches
- * its key: a deletion it did not make fires the handle's signal (`forced`, or `session-lost` when
- * the lease is gone), as does the loss of the session lease.
+ * its key (from 50 ms after it got the lock, so short holds cost no watch): a deletion it did not
+ * make fires the handle's signal (`forced`, or `session-lost` when the lease is gone), as does the
+ * loss of the session lease. A watch etcd refuses (compacted start revision) or the client resumes
+ * after a disconnect is checked with a Range of the key rather than trusted.
  *
  * LockInfo.key: the mutex name (Go's prefix without the `/` it appends); single-key layouts: the
  * key. A lock is listed when its key lies under one of the configured `prefixes` (byte prefixes).
  */
-import { Etcd3, type IKeyValue, type IRangeRequest, type IRangeResponse, type ITxnResponse, type Watcher } from 'etcd3';
+import { Etcd3, type IKeyValue, type IRangeResponse, type ITxnResponse, type Watcher } from 'etcd3';
 
 import { AcquireTimeoutError, BackendUnavailableError, InvalidArgumentError, LockError, abortError } from '../../locks/errors';
 import { ManagedHandle } from '../../locks/handle';
@@ -140,6 +147,8 @@ export function createEtcdBackend(config: EtcdBackendConfig, opts: EtcdBackendOp
 }
 
 const enc = (s: string) => Buffer.from(s, 'utf8');
+/** range_end of every key under `<name>/`: `<name>0` ('0' is the byte after '/'). */
+const childrenEnd = (name: string) => Buffer.from(`${name}0`, 'utf8');
 const toKv = (kv: IKeyValue): Kv => ({ key: kv.key.toString('utf8'), create_revision: kv.create_revision, mod_revision: kv.mod_revision, lease: kv.lease, value: kv.value });
 
 export class EtcdLockBackend implements LockBackend {
@@ -273,39 +282,59 @@ export class EtcdLockBackend implements LockBackend {
     if (performance.now() - session.lastAliveAt > session.grantedTtlS * 100) void session.refresh().catch(() => undefined);
     const key = contenderKey(name, session.id);
     let myRev = '';
-    let watch: DeleteWatch | undefined;
+    let provenAt: string;
     try {
       const value: LockdeckValue = { lockdeck: 1, owner: owner.id, host: owner.host, pid: owner.pid, instance: owner.instance, since: Date.now(), ttlMs: o.ttlMs };
       if (o.labels && Object.keys(o.labels).length) value.labels = o.labels;
       const res = await this.txnAcquire(name, key, session.id, Buffer.from(JSON.stringify(value)));
-      myRev = res.succeeded ? res.header.revision : res.responses[0]!.response_range.kvs[0]!.create_revision;
-      const first = res.responses[1]!.response_range;
-      const firstDirect = first.kvs.find((kv) => isDirectContender(name, kv.key.toString('utf8')));
-      const mineFirst = firstDirect?.key.toString('utf8') === key;
-      if (!mineFirst) {
-        if (o.waitMs === 0) throw new AcquireTimeoutError(name, 0);
-        watch = await this.waitTurn(name, key, myRev, res.header.revision, session, deadline, o);
+      // Known predecessor (the newest direct contender created before our put), or null when
+      // none was, or undefined when the Txn could not tell (a retried Txn; 16 nested keys).
+      let pred: string | null | undefined;
+      if (res.succeeded) {
+        myRev = res.header.revision;
+        const before = res.responses[0]!.response_range;
+        const p = before.kvs.find((kv) => isDirectContender(name, kv.key.toString('utf8')));
+        pred = p ? p.key.toString('utf8') : before.more ? undefined : null;
+      } else {
+        myRev = res.responses[0]!.response_range.kvs[0]!.create_revision;
+      }
+      if (pred === null) provenAt = myRev;
+      else {
+        if (o.waitMs === 0 && pred !== undefined) throw new AcquireTimeoutError(name, 0);
+        provenAt = await this.waitTurn(name, key, myRev, pred === undefined ? null : { pred, rev: res.header.revision }, session, deadline, o);
       }
     } catch (err) {
-      watch?.cancel();
       if (myRev) await this.deleteKey(key, myRev).catch(() => undefined);
+      // The Txn failed with no answer (timeout, connection lost): it may still have put our key,
+      // which would queue (or hold!) for us until the session ends. Only this session writes that
+      // key and the name is still reserved on it, so a plain Delete is safe; awaited, so that it
+      // cannot land after a later acquire of the name on this session.
+      else await this.client.kv.deleteRange({ key: enc(key) }).catch(() => undefined);
       this.unreserve(session, name);
       throw err;
     }
-    return this.track(name, owner, key, myRev, session, o, leaseStart, watch);
+    return this.track(name, owner, key, myRev, session, o, leaseStart, provenAt);
   }
 
-  /** Go's tryAcquire Txn: put our key if absent, and read the first-created keys under `<name>/`. */
+  /**
+   * Go's tryAcquire Txn (put our key if absent) that also reads, *before* the put, the newest keys
+   * under `<name>/`: the newest direct one is our predecessor, none means we hold. (Ops in a Txn
+   * run in order on one revision, so a Range before the Put does not see it.) Go reads the
+   * first-created key after its put instead; both decide the same way, and this one also names
+   * the key to wait for, which saves the waiter a Range.
+   */
   private async txnAcquire(name: string, key: string, lease: string, value: Buffer): Promise<ITxnResponse> {
-    const pfx = enc(`${name}/`);
-    const owners: IRangeRequest = { key: pfx, range_end: prefixEnd(pfx), sort_order: 'Ascend', sort_target: 'Create', keys_only: true, limit: 16 };
+    const k = enc(key);
     try {
       return await this.client.kv.txn({
-        compare: [{ key: enc(key), target: 'Create', result: 'Equal', create_revision: 0 }],
-        success: [{ request_put: { key: enc(key), value, lease } }, { request_range: owners }],
+        compare: [{ key: k, target: 'Create', result: 'Equal', create_revision: 0 }],
+        success: [
+          { request_range: { key: enc(`${name}/`), range_end: childrenEnd(name), sort_order: 'Descend', sort_target: 'Create', keys_only: true, limit: 16 } },
+          { request_put: { key: k, value, lease } },
+        ],
         // Our key exists: a retried Txn whose first answer was lost (we never share a session
-        // between two locks of one name), so it is ours.
-        failure: [{ request_range: { key: enc(key) } }, { request_range: owners }],
+        // between two locks of one name), so it is ours; its create revision is our place.
+        failure: [{ request_range: { key: k, keys_only: true } }],
       });
     } catch (err) {
       throw unavailable(err, `cannot acquire "${name}"`);
@@ -313,42 +342,55 @@ export class EtcdLockBackend implements LockBackend {
   }
 
   /**
-   * Waits until no direct contender created before ours is left. One watch on `<name>/` (deletes
-   * only) from `txnRev + 1` sees every deletion after our Txn; each look is one Range of the
-   * contenders created up to ours, newest first, which also proves our key still exists.
+   * Waits until no direct contender created before ours is left; resolves to the revision at
+   * which a Range proved it (with our key still there).
+   *
+   * One watch, on the predecessor key only, so a release wakes exactly one waiter (a watch on the
+   * whole prefix would send every waiter every deletion). It starts at the revision after the
+   * one at which that key was seen (the Txn's, or the Range's): a revision etcd has usually not
+   * reached, so the watcher is "synced" at once and nothing in between is missed. When the key is
+   * deleted, one Range of the contenders created up to ours, newest first, tells whether we hold
+   * now (and that our key still exists) or names the next key to wait for (its holder gave up).
+   * Go (`goStyleWatch`) instead Ranges first and watches from the Range's header revision.
    */
-  private waitTurn(name: string, key: string, myRev: string, txnRev: string, session: Session, deadline: number, o: AcquireOptions): Promise<DeleteWatch> {
-    return new Promise<DeleteWatch>((resolve, reject) => {
+  private waitTurn(name: string, key: string, myRev: string, known: { pred: string; rev: string } | null, session: Session, deadline: number, o: AcquireOptions): Promise<string> {
+    return new Promise<string>((resolve, reject) => {
       let settled = false;
       let timer: NodeJS.Timeout | undefined;
       let running = false;
       let again = false;
-      let pred: string | null = null;
-      const deleted = new Map<string, bigint>();
-      const pfx = `${name}/`;
+      let watched: string | null = null;
       let watch: DeleteWatch | undefined;
-      let goWatch: DeleteWatch | undefined;
-      const finish = (err?: unknown) => {
+      let watchErrors = 0;
+      const finish = (err: unknown, provenAt?: string) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
         o.signal?.removeEventListener('abort', onAbort);
         offLost();
         this.waiters.delete(waiter);
-        goWatch?.cancel();
-        if (err === undefined) {
-          if (!watch) watch = new DeleteWatch(this.client, key, false, BigInt(myRev) + 1n);
-          resolve(watch);
-        } else {
-          watch?.cancel();
-          reject(err);
-        }
+        watch?.cancel();
+        watch = undefined;
+        if (err === undefined) resolve(provenAt!);
+        else reject(err);
       };
-      const onDelete = (k: string, rev: bigint) => {
-        if (settled) return;
-        deleted.set(k, rev);
-        if (k === key) return finish(new BackendUnavailableError(`our contender key for "${name}" was deleted while waiting (force-released or session lost)`));
-        if (k === pred) void check();
+      const follow = (p: string, from: bigint) => {
+        watch?.cancel();
+        watched = p;
+        watch = new DeleteWatch(this.client, p, from, {
+          deleted: () => void check(),
+          // Refused or cancelled by etcd (e.g. resumed at a compacted revision): look again and
+          // watch afresh, a few times in a row at most.
+          error: (err) => {
+            watch = undefined;
+            watched = null;
+            if (++watchErrors > 5) return finish(unavailable(err, `watch on "${p}" failed while waiting`));
+            void check();
+          },
+          // The etcd3 client resumes a watch from the last revision it saw a header for, which
+          // can skip events (lib/watch.js updateRevision): look again instead of trusting it.
+          reconnected: () => void check(),
+        });
       };
       const check = async (): Promise<void> => {
         if (settled) return;
@@ -366,21 +408,16 @@ export class EtcdLockBackend implements LockBackend {
             if (p === null) {
               if (this.goStyleWatch) {
                 // Go's Lock ends with Get(myKey): a round trip our Range already did.
-                const g = await this.client.kv.range({ key: enc(key) });
+                const g = await this.client.kv.range({ key: enc(key), keys_only: true });
                 if (settled) return;
                 if (!g.kvs.length) return finish(new BackendUnavailableError(`our contender key for "${name}" is gone (session lost)`));
               }
-              return finish();
+              return finish(undefined, header);
             }
             if (performance.now() >= deadline) return finish(new AcquireTimeoutError(name, o.waitMs));
-            pred = p;
-            if (this.goStyleWatch) {
-              // key.go waitDeletes: watch the predecessor from the Range's header revision.
-              goWatch?.cancel();
-              goWatch = new DeleteWatch(this.client, p, false, BigInt(header), onDelete, (err) => finish(unavailable(err, `watch on "${p}" failed while waiting`)));
-            } else if ((deleted.get(p) ?? 0n) > BigInt(header)) {
-              again = true; // its deletion came in before our Range's answer
-            }
+            // key.go waitDeletes watches from the Range's header revision (an "unsynced" start).
+            if (this.goStyleWatch) follow(p, BigInt(header));
+            else if (p !== watched) follow(p, BigInt(header) + 1n);
           } while (again && !settled);
         } catch (err) {
           finish(unavailable(err, `cannot acquire "${name}"`));
@@ -394,9 +431,8 @@ export class EtcdLockBackend implements LockBackend {
       this.waiters.add(waiter);
       o.signal?.addEventListener('abort', onAbort, { once: true });
       if (deadline !== Infinity) timer = setTimeout(() => finish(new AcquireTimeoutError(name, o.waitMs)), Math.max(0, deadline - performance.now()));
-      const onWatchError = (err: unknown) => finish(unavailable(err, `watch on "${pfx}" failed while waiting`));
-      if (!this.goStyleWatch) watch = new DeleteWatch(this.client, pfx, true, BigInt(txnRev) + 1n, onDelete, onWatchError);
-      void check();
+      if (known && !this.goStyleWatch) follow(known.pred, BigInt(known.rev) + 1n);
+      else void check();
     });
   }
 
@@ -406,12 +442,13 @@ export class EtcdLockBackend implements LockBackend {
    */
   private async predecessor(name: string, key: string, myRev: string): Promise<{ found: boolean; pred: string | null; header: string }> {
     const pfx = enc(`${name}/`);
+    const end = childrenEnd(name);
     let max = myRev;
     let found = false;
     let header = '';
     for (;;) {
       const r = await this.client.kv.range({
-        key: pfx, range_end: prefixEnd(pfx), max_create_revision: max, sort_order: 'Descend', sort_target: 'Create', keys_only: true, limit: 64,
+        key: pfx, range_end: end, max_create_revision: max, sort_order: 'Descend', sort_target: 'Create', keys_only: true, limit: 64,
         ...(header ? { revision: header } : {}),
       });
       header ||= r.header.revision;
@@ -438,11 +475,14 @@ export class EtcdLockBackend implements LockBackend {
     });
   }
 
-  private track(name: string, owner: OwnerInfo, key: string, myRev: string, session: Session, o: AcquireOptions, leaseStart: number, waitWatch: DeleteWatch | undefined): ManagedHandle {
+  /**
+   * The handle of a lock we hold since revision `provenAt` (our key, created at `myRev`, was the
+   * first direct contender then).
+   */
+  private track(name: string, owner: OwnerInfo, key: string, myRev: string, session: Session, o: AcquireOptions, leaseStart: number, provenAt: string): ManagedHandle {
     let releasedByUs = false;
     let entry: Held;
-    let watch = waitWatch;
-    let armTimer: NodeJS.Timeout | undefined;
+    const guard = new HolderGuard(this.client, key, myRev, session);
     const handle = new ManagedHandle({
       backend: this.id,
       name,
@@ -457,17 +497,16 @@ export class EtcdLockBackend implements LockBackend {
         // The session's keepalive is the renewal (batched with every other lock on the session).
         extend: async (ttlMs) => {
           resolveAcquireOptions({ ttlMs });
-          if (session.dead || watch?.gone) return null;
+          if (session.dead || guard.gone) return null;
           try {
-            return (await session.refresh()) && !watch?.gone ? Date.now() + ttlMs : null;
+            return (await session.refresh()) && !guard.gone ? Date.now() + ttlMs : null;
           } catch (err) {
             throw unavailable(err, `cannot renew "${name}"`);
           }
         },
         release: async () => {
           releasedByUs = true;
-          clearTimeout(armTimer);
-          watch?.cancel();
+          guard.stop();
           try {
             // A plain Delete, as Go's Unlock: the key name carries our lease, so only this session
             // can have written it, and it holds no other lock of this name meanwhile.
@@ -479,8 +518,7 @@ export class EtcdLockBackend implements LockBackend {
       },
       onDone: () => {
         this.held.delete(entry);
-        clearTimeout(armTimer);
-        watch?.cancel();
+        guard.stop();
         // Lost by our own account (lease lapsed locally): give the key up, so the lock is free as
         // soon as we have stopped believing in it.
         if (!releasedByUs) void this.deleteKey(key, myRev).catch(() => undefined);
@@ -489,34 +527,7 @@ export class EtcdLockBackend implements LockBackend {
     });
     entry = { handle, key };
     this.held.add(entry);
-    const onGone = () => {
-      if (!handle.held) return;
-      // Deleted under us: by an operator (forced), or with the lease (session lost). One keepalive
-      // tells which; without an answer we say forced, which is what a deletion usually is.
-      const settle = (alive: boolean) => handle.markLost(alive ? 'forced' : 'session-lost');
-      if (session.dead) return settle(false);
-      const t = setTimeout(() => settle(true), 500);
-      session.refresh().then(
-        (alive) => {
-          clearTimeout(t);
-          settle(alive);
-        },
-        () => undefined,
-      );
-    };
-    if (watch) watch.onKey(key, onGone);
-    else {
-      // A holder that got the lock at once watches its key only after HOLDER_WATCH_DELAY_MS, from
-      // the revision after its Txn, so no deletion is missed. Short holds then cost no watch
-      // create/cancel (and the etcd3 client no watch stream set-up when it has no other watcher);
-      // a forced release in the first moments is reported when the watch catches up.
-      armTimer = setTimeout(() => {
-        if (!handle.held) return;
-        watch = new DeleteWatch(this.client, key, false, BigInt(myRev) + 1n);
-        watch.onKey(key, onGone);
-      }, HOLDER_WATCH_DELAY_MS);
-      armTimer.unref?.();
-    }
+    guard.start(handle, provenAt);
     return handle;
   }
 
@@ -541,6 +552,26 @@ export class EtcdLockBackend implements LockBackend {
       from = Buffer.concat([r.kvs[r.kvs.length - 1]!.key, Buffer.from([0])]);
     }
     return { kvs, revision, truncated: Math.max(0, total - kvs.length) };
+  }
+
+  /**
+   * How many keys lie under each configured prefix, counted by etcd (`count_only` Range: one
+   * request per prefix, no key or value sent back), for a console that wants the size of a
+   * keyspace before it lists it.
+   */
+  async countKeys(): Promise<{ prefix: string; keys: number; revision: string }[]> {
+    this.assertOpen();
+    try {
+      return await Promise.all(
+        this.prefixes.map(async (prefix) => {
+          const start = enc(prefix);
+          const r = await this.client.kv.range({ key: start, range_end: prefixEnd(start), count_only: true });
+          return { prefix, keys: Number(r.count), revision: r.header.revision };
+        }),
+      );
+    } catch (err) {
+      throw unavailable(err, 'cannot count keys');
+    }
   }
 
   async list(filter: ListFilter = {}): Promise<LockInfo[]> {
@@ -820,6 +851,11 @@ export class EtcdLockBackend implements LockBackend {
     return this.prefixes;
   }
 
+  /** How many times watch() has re-read a prefix to recover its watch (diagnostics). */
+  get watchRelists(): number {
+    return this.watcher.relists;
+  }
+
   private assertOpen(): void {
     if (this.closing) throw new BackendUnavailableError(`backend "${this.id}" is closed`);
   }
@@ -860,65 +896,146 @@ function cmpRev(a: string, b: string): number {
 }
 
 /**
- * A watch for deletions (puts filtered out by the server) of one key or of every key under a
- * prefix, from a given revision. Callbacks get the key and the deletion's revision.
+ * A holder's watch on its own key: a deletion it did not make (forced release, lease gone) marks
+ * the handle lost. Armed only HOLDER_WATCH_DELAY_MS after the lock was got, from the revision
+ * after the one that proved it held, so no deletion is missed and short holds cost no watch create
+ * and cancel (nor, for the etcd3 client, a watch stream set-up when it has no other watcher); a
+ * forced release in the first moments is reported when the watch catches up. Everything here is
+ * made when armed, not per acquire.
  */
-class DeleteWatch {
+class HolderGuard {
   gone = false;
-  private watcher: Watcher | undefined;
-  private cancelled = false;
-  private readonly keyListeners = new Map<string, () => void>();
+  private handle: ManagedHandle | undefined;
+  private watch: DeleteWatch | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private errors = 0;
+  private stopped = false;
 
   constructor(
-    client: Etcd3,
-    target: string,
-    prefix: boolean,
-    startRev: bigint,
-    private onAny?: (key: string, rev: bigint) => void,
-    private onError?: (err: unknown) => void,
-  ) {
-    const b = client.watch();
-    // `only('delete')` sends the server's NOPUT filter. (etcd3 1.1.2's `ignore(op)` is the same
-    // call as `only(op)`, so `ignore('put')` would drop the deletes: lib/watch.js WatchBuilder.)
-    (prefix ? b.prefix(target) : b.key(target)).only('delete').startRevision(String(startRev));
-    this.watcher = b.watcher();
-    this.watcher.on('data', (res) => {
-      for (const ev of res.events) {
-        if (ev.type !== 'Delete') continue;
-        const k = ev.kv.key.toString('utf8');
-        const rev = BigInt(ev.kv.mod_revision);
-        this.onAny?.(k, rev);
-        const l = this.keyListeners.get(k);
-        if (l) {
-          this.gone = true;
-          l();
-        }
-      }
-    });
-    // A watch refused (e.g. its start revision was compacted) tells nothing more: a waiter gives
-    // up with an error, a holder counts its key as gone (safe side) rather than trust a blind watch.
-    this.watcher.on('error', (err) => {
-      if (this.cancelled) return;
-      this.onError?.(err);
-      for (const l of this.keyListeners.values()) {
-        this.gone = true;
-        l();
-      }
+    private readonly client: Etcd3,
+    private readonly key: string,
+    private readonly myRev: string,
+    private readonly session: Session,
+  ) {}
+
+  start(handle: ManagedHandle, provenAt: string): void {
+    this.handle = handle;
+    this.timer = setTimeout(armGuard, HOLDER_WATCH_DELAY_MS, this, provenAt);
+    this.timer.unref?.();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    this.watch?.cancel();
+    this.watch = undefined;
+  }
+
+  private get live(): boolean {
+    return !this.stopped && !this.gone && this.handle !== undefined && this.handle.held;
+  }
+
+  arm(from: bigint): void {
+    if (!this.live) return;
+    this.watch = new DeleteWatch(this.client, this.key, from, {
+      deleted: () => this.onGone(),
+      // A watch etcd keeps refusing leaves the holder blind to a forced release: count it lost.
+      error: () => void (++this.errors > 5 ? this.onGone() : this.verify(true)),
+      reconnected: () => void this.verify(false),
     });
   }
 
-  /** From now on, also call `fn` once when `key` is deleted (the waiter's watch passes to its holder). */
-  onKey(key: string, fn: () => void): void {
-    this.onAny = undefined;
-    this.onError = undefined;
-    this.keyListeners.set(key, fn);
+  /** Deleted under us: by an operator (forced), or with the lease (session lost). */
+  private onGone(): void {
+    if (!this.live) return;
+    this.gone = true;
+    const handle = this.handle!;
+    // One keepalive tells which; without an answer we say forced, which is what a deletion usually is.
+    const settle = (alive: boolean) => handle.markLost(alive ? 'forced' : 'session-lost');
+    if (this.session.dead) return settle(false);
+    const t = setTimeout(() => settle(true), 500);
+    this.session.refresh().then(
+      (alive) => {
+        clearTimeout(t);
+        settle(alive);
+      },
+      () => undefined,
+    );
+  }
+
+  /**
+   * Looks at the key itself, when the watch could not say: etcd refused or cancelled it (start
+   * revision compacted), or the client resumed it after a disconnect (possibly skipping events).
+   */
+  private async verify(rearm: boolean): Promise<void> {
+    if (!this.live) return;
+    if (rearm) {
+      this.watch?.cancel();
+      this.watch = undefined;
+    }
+    try {
+      const r = await this.client.kv.range({ key: enc(this.key), keys_only: true });
+      if (!this.live) return;
+      if (r.kvs[0]?.create_revision !== this.myRev) return this.onGone();
+      if (rearm) this.arm(BigInt(r.header.revision) + 1n);
+    } catch {
+      this.timer = setTimeout(() => void this.verify(rearm), 500);
+      this.timer.unref?.();
+    }
+  }
+}
+
+function armGuard(g: HolderGuard, provenAt: string): void {
+  g.arm(BigInt(provenAt) + 1n);
+}
+
+/**
+ * A watch for the deletion of one key (puts filtered out by the server), from a given revision.
+ * `deleted` fires once; `error` when etcd refuses or cancels the watch (e.g. its start revision
+ * was compacted); `reconnected` when the client resumed it after its stream broke.
+ */
+class DeleteWatch {
+  private watcher: Watcher | undefined;
+  private cancelled = false;
+  private fired = false;
+  private disconnected = false;
+
+  constructor(
+    client: Etcd3,
+    key: string,
+    startRev: bigint,
+    private readonly on: { deleted: () => void; error: (err: unknown) => void; reconnected?: () => void },
+  ) {
+    // `only('delete')` sends the server's NOPUT filter. (etcd3 1.1.2's `ignore(op)` is the same
+    // call as `only(op)`, so `ignore('put')` would drop the deletes: lib/watch.js WatchBuilder.)
+    const w = client.watch().key(key).only('delete').startRevision(String(startRev)).watcher();
+    this.watcher = w;
+    w.on('data', (res) => {
+      if (this.cancelled || this.fired) return;
+      if (res.events.some((ev) => ev.type === 'Delete' && ev.kv.key.toString('utf8') === key)) {
+        this.fired = true;
+        this.on.deleted();
+      }
+    });
+    w.on('disconnected', () => (this.disconnected = true));
+    w.on('connected', () => {
+      if (!this.disconnected || this.cancelled) return;
+      this.disconnected = false;
+      this.on.reconnected?.();
+    });
+    w.on('error', (err) => {
+      if (this.cancelled) return;
+      // etcd3 has dropped the watcher already; cancelling it again would send a cancel whose
+      // answer the client cannot match to any watcher (it throws from its stream handler).
+      this.cancelled = true;
+      this.watcher = undefined;
+      this.on.error(err);
+    });
   }
 
   cancel(): void {
     if (this.cancelled) return;
     this.cancelled = true;
-    this.keyListeners.clear();
-    this.onAny = undefined;
     void this.watcher?.cancel().catch(() => undefined);
     this.watcher = undefined;
   }
@@ -933,8 +1050,15 @@ interface Snap {
  * watch(): per configured prefix, a full read at revision R, then one watch on the prefix from
  * R + 1, so nothing between the read and the watch is missed. Each event updates the key map; the
  * locks it touches are rebuilt and diffed with the last snapshot. Event handling is serialised (the
- * lease look-ups are asynchronous). A watch that fails (compacted revision, cancelled) starts over
- * with a fresh read a second later.
+ * lease look-ups are asynchronous).
+ *
+ * When the watch cannot go on from where it was, the prefix is read again and the new listing is
+ * diffed with the snapshot, so a change made meanwhile is reported once (as released / acquired /
+ * changed) and an unchanged lock not at all. That happens when etcd refuses the watch (its start
+ * revision was compacted while the client was away, or the server cancelled it), and when the
+ * etcd3 client would resume it from a revision past the last one we were sent (it resumes from
+ * the last header it saw, lib/watch.js `updateRevision`, which for a watcher created "unsynced"
+ * is ahead of the events still to come).
  */
 class PrefixWatcher {
   private subscribers = new Set<(c: LockChange) => void>();
@@ -943,8 +1067,12 @@ class PrefixWatcher {
   private keys = new Map<string, Kv>();
   private snapshot = new Map<string, Snap>();
   private firstSeen = new Map<string, number>();
+  /** Prefixes listed at least once in this generation: a later listing is diffed, not silent. */
+  private listed = new Set<string>();
   private chain: Promise<void> = Promise.resolve();
-  private retry: NodeJS.Timeout | undefined;
+  private retries = new Set<NodeJS.Timeout>();
+  /** Full reads of a prefix after the first one (for tests and diagnostics). */
+  relists = 0;
 
   constructor(private readonly backend: EtcdLockBackend) {}
 
@@ -960,12 +1088,14 @@ class PrefixWatcher {
   stop(): void {
     this.subscribers.clear();
     this.generation++;
-    clearTimeout(this.retry);
+    for (const t of this.retries) clearTimeout(t);
+    this.retries.clear();
     for (const w of this.watchers) void w.cancel().catch(() => undefined);
     this.watchers = [];
     this.keys.clear();
     this.snapshot.clear();
     this.firstSeen.clear();
+    this.listed.clear();
   }
 
   private start(): void {
@@ -977,48 +1107,83 @@ class PrefixWatcher {
     try {
       const { kvs, revision } = await this.backend.readPrefix(prefix);
       if (gen !== this.generation) return;
+      const relist = this.listed.has(prefix);
+      if (relist) this.relists++;
+      const touched = new Set(groupLocks(kvs).map((g) => g.key));
+      // A lock gone while we were not watching is only in the snapshot.
+      if (relist) for (const k of this.snapshot.keys()) if (k.startsWith(prefix)) touched.add(k);
       for (const k of [...this.keys.keys()]) if (k.startsWith(prefix)) this.keys.delete(k);
       for (const kv of kvs) this.keys.set(kv.key, kv);
-      await this.enqueue(() => this.rebuild(new Set(groupLocks(kvs).map((g) => g.key)), true, prefix));
-      const w = this.backend.client.watch().prefix(prefix).startRevision(String(BigInt(revision) + 1n)).watcher();
-      this.watchers.push(w);
-      w.on('data', (res) => {
-        if (gen !== this.generation) return;
-        const touched = new Set<string>();
-        const now = Date.now();
-        for (const ev of res.events) {
-          const kv = toKv(ev.kv);
-          const name = contenderNameOf(kv.key, kv.lease) ?? kv.key;
-          if (ev.type === 'Delete') {
-            const prev = this.keys.get(kv.key);
-            this.keys.delete(kv.key);
-            this.firstSeen.delete(kv.key);
-            touched.add(prev ? (contenderNameOf(prev.key, prev.lease) ?? prev.key) : kv.key);
-            // A deleted key's lease is unknown in the event: its lock may be either name.
-            const slash = kv.key.lastIndexOf('/');
-            if (slash > 0) touched.add(kv.key.slice(0, slash));
-          } else {
-            this.keys.set(kv.key, kv);
-            if (!this.firstSeen.has(kv.key)) this.firstSeen.set(kv.key, now);
-            touched.add(name);
-          }
-        }
-        void this.enqueue(() => this.rebuild(touched, false, prefix));
-      });
-      w.on('error', () => {
-        if (gen !== this.generation) return;
-        void w.cancel().catch(() => undefined);
-        this.watchers = this.watchers.filter((x) => x !== w);
-        this.retryLater(prefix, gen);
-      });
+      await this.enqueue(() => this.rebuild(touched, !relist, prefix));
+      if (gen !== this.generation) return;
+      this.listed.add(prefix);
+      this.watchFrom(prefix, gen, BigInt(revision) + 1n);
     } catch {
       if (gen === this.generation) this.retryLater(prefix, gen);
     }
   }
 
+  private watchFrom(prefix: string, gen: number, from: bigint): void {
+    const w = this.backend.client.watch().prefix(prefix).startRevision(String(from)).watcher();
+    this.watchers.push(w);
+    // Every event up to this revision has been handled (a response's header revision: etcd has
+    // sent this watcher everything up to it).
+    let seen = from - 1n;
+    let resumeUnsafe = false;
+    const drop = (cancel: boolean) => {
+      this.watchers = this.watchers.filter((x) => x !== w);
+      if (cancel) void w.cancel().catch(() => undefined);
+    };
+    w.on('data', (res) => {
+      if (gen !== this.generation) return;
+      const touched = new Set<string>();
+      const now = Date.now();
+      for (const ev of res.events) {
+        const kv = toKv(ev.kv);
+        const name = contenderNameOf(kv.key, kv.lease) ?? kv.key;
+        if (ev.type === 'Delete') {
+          const prev = this.keys.get(kv.key);
+          this.keys.delete(kv.key);
+          this.firstSeen.delete(kv.key);
+          touched.add(prev ? (contenderNameOf(prev.key, prev.lease) ?? prev.key) : kv.key);
+          // A deleted key's lease is unknown in the event: its lock may be either name.
+          const slash = kv.key.lastIndexOf('/');
+          if (slash > 0) touched.add(kv.key.slice(0, slash));
+        } else {
+          this.keys.set(kv.key, kv);
+          if (!this.firstSeen.has(kv.key)) this.firstSeen.set(kv.key, now);
+          touched.add(name);
+        }
+      }
+      const h = BigInt(res.header.revision);
+      if (h > seen) seen = h;
+      if (touched.size) void this.enqueue(() => this.rebuild(touched, false, prefix));
+    });
+    w.on('disconnected', () => {
+      // Where the client will resume: past `seen + 1` only on a header we got no events for.
+      const resume = BigInt(w.lastRevision() ?? String(from));
+      resumeUnsafe = resume > seen + 1n;
+    });
+    w.on('connected', () => {
+      if (!resumeUnsafe || gen !== this.generation) return;
+      resumeUnsafe = false;
+      drop(true);
+      void this.startPrefix(prefix, gen);
+    });
+    w.on('error', () => {
+      if (gen !== this.generation) return;
+      drop(false); // etcd3 dropped it already (see DeleteWatch)
+      this.retryLater(prefix, gen);
+    });
+  }
+
   private retryLater(prefix: string, gen: number): void {
-    this.retry = setTimeout(() => void this.startPrefix(prefix, gen), 1000);
-    this.retry.unref?.();
+    const t = setTimeout(() => {
+      this.retries.delete(t);
+      void this.startPrefix(prefix, gen);
+    }, 1000);
+    t.unref?.();
+    this.retries.add(t);
   }
 
   private enqueue(fn: () => Promise<void>): Promise<void> {
