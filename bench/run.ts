@@ -29,6 +29,7 @@ import { redisSection } from './redis';
 import { sqliteSection } from './sqlite';
 import { dynamodbSection } from './dynamodb';
 import { zookeeperSection } from './zookeeper';
+import { consoleSection } from './console';
 
 const SECTIONS: Record<string, (ctx: BenchContext) => Promise<void>> = {
   redis: redisSection,
@@ -36,6 +37,7 @@ const SECTIONS: Record<string, (ctx: BenchContext) => Promise<void>> = {
   zookeeper: zookeeperSection,
   dynamodb: dynamodbSection,
   etcd: etcdSection,
+  console: consoleSection,
 };
 
 const OUT = fileURLToPath(new URL('./results/latest.json', import.meta.url));
