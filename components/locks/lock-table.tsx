@@ -140,6 +140,7 @@ const LockRow = memo(function LockRow({
   onRelease: (lock: LockInfo) => void;
 }) {
   const leaseMs = typeof lock.meta?.leaseMs === 'number' ? lock.meta.leaseMs : null;
+  const warning = lock.format === 'unknown' && typeof lock.meta?.warning === 'string' ? lock.meta.warning : null;
   const waiting = lock.waiters.length;
   return (
     <div
@@ -161,8 +162,14 @@ const LockRow = memo(function LockRow({
           {lock.key}
         </Link>
       </div>
-      <div role="cell" className="truncate px-3 font-mono text-xs" title={lock.owner ?? 'unknown owner'}>
-        {lock.owner ?? <span className="font-sans text-muted-foreground">unknown</span>}
+      <div role="cell" className="truncate px-3 font-mono text-xs" title={warning ?? lock.owner ?? 'unknown owner'}>
+        {warning ? (
+          // A backend's own notice in place of a lock (a parent or prefix over its read bound, a
+          // foreign-lock scan that stopped early): say it where the owner would be.
+          <span className="font-sans text-amber-700 dark:text-amber-300">{warning}</span>
+        ) : (
+          (lock.owner ?? <span className="font-sans text-muted-foreground">unknown</span>)
+        )}
         {lock.holders.length > 1 && <span className="font-sans text-muted-foreground"> +{lock.holders.length - 1}</span>}
       </div>
       <div role="cell" className="truncate px-3 text-right font-mono text-xs tabular-nums" title={lock.fence ?? 'no fencing token'}>

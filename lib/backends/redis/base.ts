@@ -26,7 +26,7 @@ import type {
 } from '../../locks/types';
 import { makeOwner, randomId, resolveAcquireOptions, validateName } from '../../locks/util';
 import type { RedisBackendConfig } from '../config';
-import { DEFAULT_MATCH, forceReleaseForeign, inspectForeignKey, scanForeign, validateMatchGlob } from './formats';
+import { DEFAULT_MATCH, DEFAULT_MAX_KEYS_SCANNED, forceReleaseForeign, inspectForeignKey, scanForeign, validateMatchGlob } from './formats';
 import { RedisNode, type NodeTarget } from './node';
 import { RedisRunStore } from './runs';
 
@@ -397,7 +397,17 @@ export abstract class RedisBackendBase implements LockBackend, RunStoreProvider 
       limit: limit - own.length,
       now,
     });
-    return [...own, ...foreign.locks];
+    const out = [...own, ...foreign.locks];
+    if (foreign.truncated && out.length < limit) {
+      // Said, not hidden: the scan for foreign locks hit its bound before the end of the keyspace,
+      // so foreign locks beyond it are not shown (ZooKeeper and etcd report their bounds the same way).
+      out.push({
+        backend: this.id, key: `(foreign locks: ${this.match.join(' ')})`, format: 'unknown', kind: 'mutex', owner: null, holders: [],
+        fence: null, acquiredAt: null, expiresAt: null, ttlMs: null, waiters: [], health: 'unknown',
+        meta: { warning: `the scan for foreign locks stopped at its bound (${DEFAULT_MAX_KEYS_SCANNED.toLocaleString('en')} keys examined per listing): foreign locks further in the keyspace are not shown; narrow "match" in the configuration` },
+      });
+    }
+    return out;
   }
 
   async get(key: string): Promise<LockInfo | null> {

@@ -27,7 +27,7 @@ import type { Redis } from 'ioredis';
 
 import type { ForceReleaseExpectation, ForceReleaseResult, LockInfo } from '../../locks/types';
 import { MAX_HASH_FIELDS, MAX_VALUE_BYTES, type Recognised, type RecogniseContext, type StringObs, type HashObs } from './formats/common';
-import { escapeGlob, matchesAnyGlob, validateMatchGlob } from './formats/glob';
+import { escapeGlob, globToRegExp, matchesAnyGlob, validateMatchGlob } from './formats/glob';
 import { FORMAT_PLAIN, recognisePlain } from './formats/plain';
 import { FORMAT_PYTHON_REDIS_LOCK, recognisePythonRedisLock } from './formats/python-redis-lock';
 import {
@@ -264,29 +264,32 @@ export async function scanForeign(redis: RedisLike, opts: ForeignScanOptions): P
   const inspectedAny = new Set<string>();
   let truncated = false;
 
+  // One cursor per server, whatever the number of globs: a cursor per glob would walk the whole
+  // keyspace once per glob and split the budget between them, so each covered only a share of it.
+  // With one glob the server filters (MATCH); with several, every key comes back once and is
+  // matched here against the globs, compiled once.
+  const regexps = globs.map(globToRegExp);
+  const matchArgs = globs.length === 1 ? ['MATCH', globs[0]!] : [];
+  const wanted = (key: string) => globs.length === 1 || regexps.some((r) => r.test(key));
   for (const conn of scanTargets(redis)) {
-    const cursors = globs.map((glob) => ({ glob, cursor: '0', done: false }));
+    const c = { cursor: '0', done: globs.length === 0 };
     for (;;) {
-      const active = cursors.filter((c) => !c.done);
-      if (active.length === 0) break;
+      if (c.done) break;
       if (callsLeft <= 0 || found.size >= limit) {
         truncated = true;
         break;
       }
-      const batch = active.slice(0, callsLeft);
-      callsLeft -= batch.length;
-      const replies = await run(
-        conn,
-        batch.map((c) => ({ cmd: 'scan', args: [c.cursor, 'MATCH', c.glob, 'COUNT', scanCount] })),
-      );
+      callsLeft--;
+      const replies = await run(conn, [{ cmd: 'scan', args: [c.cursor, ...matchArgs, 'COUNT', scanCount] }]);
       const cands: Candidate[] = [];
-      batch.forEach((c, i) => {
-        const [err, reply] = replies[i]!;
+      {
+        const [err, reply] = replies[0]!;
         if (err) throw err;
         const [cursor, keys] = reply as [string, string[]];
         c.cursor = String(cursor);
         c.done = c.cursor === '0';
         for (const key of keys) {
+          if (!wanted(key)) continue;
           for (const cand of candidatesFor(key, opts.ownPrefix)) {
             if (q && !cand.key.toLowerCase().includes(q)) continue;
             if (cand.direct ? inspectedDirect.has(cand.key) : inspectedAny.has(cand.key)) continue;
@@ -295,7 +298,7 @@ export async function scanForeign(redis: RedisLike, opts: ForeignScanOptions): P
             cands.push(cand);
           }
         }
-      });
+      }
       for (const r of await observe(conn, cands, opts.backendId, opts.now)) {
         if (!found.has(r.info.key)) found.set(r.info.key, r.info);
       }
