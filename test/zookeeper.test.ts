@@ -176,6 +176,31 @@ describe('ZooKeeper backend', { timeout: 60_000 }, () => {
     }
   });
 
+  it('regression (torture: ensemble leader kill): a lock lost or released while the connection is down is deleted once it is back', async () => {
+    // Before: the delete failed with CONNECTION_LOSS and was dropped; the session survived the
+    // blip, so its node held the lock for nobody until the process exited (waiters timed out).
+    const proxy = await startTcpProxy(connect);
+    const holder = createZooKeeperBackend({ id: 'zk', type: 'zookeeper', connect: proxy.address, roots: [root] }, { sessionTimeoutMs: 20_000, opTimeoutMs: 1000 });
+    const other = createZooKeeperBackend({ id: 'zk', type: 'zookeeper', connect, roots: [root] });
+    try {
+      const h = await holder.acquire('blip/held');
+      proxy.cut();
+      await eventually(() => h.signal.aborted, 5000, 'holder told');
+      await h.release(); // a no-op for a lost handle; the backend owes the delete
+      await new Promise((r) => setTimeout(r, 1500)); // the queued delete times out meanwhile
+      expect(await other.tryAcquire('blip/held')).toBeNull(); // its node is still there
+      proxy.heal();
+      // Reconnected with the same session (20 s): the node goes, the lock is free.
+      await eventually(async () => (await other.get('blip/held')) === null, 10_000, 'node deleted after reconnect');
+      const next = await other.tryAcquire('blip/held');
+      expect(next).not.toBeNull();
+      await next!.release();
+    } finally {
+      await Promise.all([holder.close(), other.close()]);
+      await proxy.close();
+    }
+  });
+
   it('gives the lock up when the handle lets its lease lapse, so the next waiter gets it', async () => {
     const other = createZooKeeperBackend({ id: 'zk', type: 'zookeeper', connect, roots: [root] });
     try {

@@ -163,6 +163,8 @@ class ZooKeeperLockBackend implements LockBackend, RunStoreProvider, ReadWriteLo
   private readonly maxNodes: number;
   private readonly held = new Set<Held>();
   private readonly waiters = new Set<Waiter>();
+  /** Our nodes whose delete failed with the connection: retried on every reconnect (removeQuietly). */
+  private readonly mustDelete = new Set<string>();
   private readonly watcher: TreeWatcher;
   /** Holder nodes this instance force-deleted recently: watch() reports them as `forced`. */
   readonly forcedNodes = new Map<string, number>();
@@ -178,6 +180,7 @@ class ZooKeeperLockBackend implements LockBackend, RunStoreProvider, ReadWriteLo
     this.zk = new ZkSession(config.connect, { sessionTimeoutMs, opTimeoutMs: opts.opTimeoutMs }, {
       onDisconnected: () => this.sessionSuspended(),
       onConnected: () => {
+        for (const node of [...this.mustDelete]) void this.removeQuietly(node);
         for (const w of [...this.waiters]) w.kick();
         this.watcher.rescanAll();
       },
@@ -408,7 +411,11 @@ class ZooKeeperLockBackend implements LockBackend, RunStoreProvider, ReadWriteLo
           try {
             await this.zk.remove(node);
           } catch (err) {
-            if (!isNoNode(err)) throw unavailable(err, `cannot release "${name}"`);
+            if (isNoNode(err)) return;
+            // Lost with the connection (a leader that died): the session may well survive, and
+            // with it our node, held by nobody. Delete it once the connection is back (onDone).
+            releasedByUs = false;
+            throw unavailable(err, `cannot release "${name}"`);
           }
         },
       },
@@ -442,11 +449,19 @@ class ZooKeeperLockBackend implements LockBackend, RunStoreProvider, ReadWriteLo
     return handle;
   }
 
+  /**
+   * Deletes a node of ours that must go (released, lost or given up), like Curator's guaranteed
+   * delete: when the connection is down, it is deleted once the connection is back, for as long
+   * as the session lives (an expired session took the node with it). Found by the torture
+   * checker: a release lost with a dying ZooKeeper leader left the lock held by nobody.
+   */
   private async removeQuietly(node: string): Promise<void> {
     try {
       await this.zk.remove(node);
-    } catch {
-      // Gone already, or the session went with it.
+      this.mustDelete.delete(node);
+    } catch (err) {
+      if (isNoNode(err) || !isConnectionLoss(err) || this.closing) this.mustDelete.delete(node);
+      else this.mustDelete.add(node);
     }
   }
 
@@ -457,6 +472,7 @@ class ZooKeeperLockBackend implements LockBackend, RunStoreProvider, ReadWriteLo
   }
 
   private sessionExpired(): void {
+    this.mustDelete.clear(); // the expired session's ephemeral nodes are gone already
     for (const { handle } of [...this.held]) handle.markLost('session-lost', new BackendUnavailableError('ZooKeeper session expired'));
     const err = new BackendUnavailableError('ZooKeeper session expired while waiting: the queued node is gone');
     for (const w of [...this.waiters]) w.cancel(err);
