@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type { RedisOptions } from 'ioredis';
 
 import { abortError, AcquireTimeoutError } from '../../locks/errors';
-import { ManagedHandle, type LeaseOps } from '../../locks/handle';
+import { driftMs, ManagedHandle, type LeaseOps } from '../../locks/handle';
 import type {
   AcquireOptions,
   Capabilities,
@@ -62,7 +62,16 @@ interface Renewal {
 /** What one acquisition attempt returned. */
 export type Attempt =
   | { ok: true; fence: string; expiresAt: number; leaseMs: number; leaseStart: number }
-  | { ok: false; retryInMs: number };
+  | {
+      ok: false;
+      retryInMs: number;
+      /**
+       * The server's clock (ms) in its reply, and our performance.now() before the request was
+       * sent: the server read that time no earlier than `sentAt` on our clock. Lets a waiter bound
+       * when a later grant was made (see acquire).
+       */
+      clock?: { serverMs: number; sentAt: number };
+    };
 
 interface PendingWait {
   name: string;
@@ -186,17 +195,43 @@ export abstract class RedisBackendBase implements LockBackend, RunStoreProvider 
         },
       });
     }
+    // A lease whose end, on our clock, has passed by the time we learn of it is no lock: another
+    // client may hold it already. (Found by the torture checker under network delay: a grant that
+    // arrived later than the lease lasted was returned as held.) Give it back and go on waiting.
+    const lapsed = (leaseStart: number, leaseMs: number) => performance.now() >= leaseStart + leaseMs - driftMs(leaseMs);
+    let clock: { serverMs: number; sentAt: number } | undefined;
     try {
       for (;;) {
         o.signal?.throwIfAborted();
-        const r = await this.attempt(name, token, owner, o, labels, waiterId, performance.now() - startedAt);
-        if (r.ok) return this.makeHandle(name, token, owner, o, r.fence, r.expiresAt, r.leaseMs, r.leaseStart);
-        if (granted) break;
+        let retryInMs = 0; // a lapsed lease: look again at once
+        if (!granted) {
+          const r = await this.attempt(name, token, owner, o, labels, waiterId, performance.now() - startedAt);
+          if (r.ok) {
+            if (!lapsed(r.leaseStart, r.leaseMs)) return this.makeHandle(name, token, owner, o, r.fence, r.expiresAt, r.leaseMs, r.leaseStart);
+            await this.leaseOps(name, token).release().catch(() => undefined); // ours only by token
+          } else {
+            retryInMs = r.retryInMs;
+            if (r.clock) clock = r.clock;
+          }
+        }
+        if (granted) {
+          const g = granted as { fence: string; expiresAt: number; leaseMs: number; at: number };
+          // When was the grant made, on our clock? The message says when on the server's (its
+          // expiry minus its lease); our last refused attempt pairs a server time with a local
+          // time no later than it. So the grant was made no earlier than
+          // sentAt + (grant time − that server time): the lease starts there, not when the
+          // message arrived, however late it was.
+          const leaseStart = clock ? Math.min(g.at, clock.sentAt + (g.expiresAt - g.leaseMs - clock.serverMs)) : g.at;
+          if (!lapsed(leaseStart, g.leaseMs)) return this.makeHandle(name, token, owner, o, g.fence, g.expiresAt, g.leaseMs, leaseStart);
+          await this.leaseOps(name, token).release().catch(() => undefined);
+          granted = undefined;
+          continue; // queue again
+        }
         if (!waiting) throw new AcquireTimeoutError(name, 0);
         const now = performance.now();
         if (now >= deadline) throw new AcquireTimeoutError(name, Math.round(now - startedAt));
         await new Promise<void>((resolve, reject) => {
-          const timer = setTimeout(done, Math.max(0, Math.min(r.retryInMs, this.opts.recheckMs, deadline - now)));
+          const timer = setTimeout(done, Math.max(0, Math.min(retryInMs, this.opts.recheckMs, deadline - now)));
           const onAbort = () => done(abortError(o.signal!));
           function done(err?: unknown) {
             clearTimeout(timer);
@@ -210,10 +245,7 @@ export abstract class RedisBackendBase implements LockBackend, RunStoreProvider 
           if (o.signal?.aborted) onAbort();
           else if (granted) done();
         });
-        if (granted) break;
       }
-      const g = granted!;
-      return this.makeHandle(name, token, owner, o, g.fence, g.expiresAt, g.leaseMs, g.at);
     } catch (err) {
       if (waiting && !granted) await this.cancel(name, waiterId, token).catch(() => undefined);
       throw err;

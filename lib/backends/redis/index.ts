@@ -62,7 +62,7 @@ class SingleRedisBackend extends RedisBackendBase {
     });
     if (r.ok) return { ok: true, fence: r.fence, expiresAt: r.expiresAt, leaseMs: r.leaseMs > 0 ? r.leaseMs : o.ttlMs, leaseStart };
     // Re-check when the holder's lease runs out (it may have died without releasing).
-    return { ok: false, retryInMs: r.pttl > 0 ? r.pttl + 1 : this.opts.recheckMs };
+    return { ok: false, retryInMs: r.pttl > 0 ? r.pttl + 1 : this.opts.recheckMs, clock: { serverMs: r.now, sentAt: leaseStart } };
   }
 
   protected cancel(name: string, waiterId: string, token: string): Promise<void> {
