@@ -194,9 +194,17 @@ export class EventHub {
   /** Records one change and sends it to every client. */
   private onChange(id: string, change: LockChange, source: ChangeSource): void {
     if (change.type === 'attempt' || change.type === 'lost') return this.onTelemetry(id, change, source);
-    // An acquisition nobody can describe (the lock was gone when the backend read it) changes no
-    // state a client could show; streaming it would leave a ghost entry until the next reconcile.
-    if ((change.type === 'acquired' || change.type === 'changed') && !change.lock) return;
+    // An acquisition nobody can describe (the lock was gone when the backend read it) is counted
+    // in the contention statistics, but changes no state a client could show: streaming it would
+    // leave a ghost entry until the next reconcile.
+    if ((change.type === 'acquired' || change.type === 'changed') && !change.lock) {
+      try {
+        getContention().recordChange(id, change, source, null);
+      } catch (err) {
+        console.error('[lockdeck] cannot record contention statistics:', err instanceof Error ? err.message : err);
+      }
+      return;
+    }
     const known = this.knownOf(id);
     const prev = known.get(change.key) ?? null;
     let lock = change.lock ? publicLock(change.lock, id) : null;

@@ -149,16 +149,22 @@ describe.each(['local', 'cache'] as const)('contention numbers on %s', { timeout
     const lost = handles.filter((x) => x.signal.aborted).length;
 
     const url = `/api/contention/lock?backend=${id}&key=${encodeURIComponent(key)}&window=15m`;
+    let seen: unknown = null;
     const stats = await eventually(
       async () => {
         const r = await get<LockContention>(url);
+        seen = r.body;
         return r.status === 200 && r.body.acquisitions === acquisitions && r.body.expired === 1 && r.body.released === released && r.body.attempts === attempts && r.body.lost === lost
           ? r.body
           : null;
       },
       15_000,
       'the console to count the workload',
-    );
+    ).catch((err: unknown) => {
+      // Say which count was off (the figures the console had last), not only that one was.
+      const s = seen as Partial<LockContention> | null;
+      throw new Error(`${String(err)}; expected acquisitions ${acquisitions}, released ${released}, expired 1, attempts ${attempts}, lost ${lost}; the console had ${JSON.stringify(s && { acquisitions: s.acquisitions, released: s.released, expired: s.expired, attempts: s.attempts, lost: s.lost, forced: s.forced })}`);
+    });
     // The expired lease's hold, as the test saw it: from acquisition to the end of the lease.
     holds.push(expiredAt - doomed.at);
 
