@@ -30,7 +30,6 @@ import { observeServerTime } from './clock';
 import { liveLog } from './live-log';
 import { applyBackendStatus, applyLiveEvents, type LiveEvent, type LocksState } from './live-state';
 import { queryKeys, type LockDetailData } from './queries';
-import { setStreamLive } from './stream-state';
 import type { BackendStatus, HistoryEvent, PingEvent, SnapshotEvent } from './types';
 
 const FLUSH_MS = 50;
@@ -58,7 +57,6 @@ const listeners = new Set<() => void>();
 
 function setConnection(patch: Partial<Connection>): void {
   connection = { ...connection, ...patch };
-  setStreamLive(connection.state === 'live');
   for (const l of [...listeners]) l();
 }
 
@@ -154,11 +152,7 @@ class LiveConnection {
     es.addEventListener('snapshot-error', () => this.reconnectLater());
     es.onerror = () => {
       if (this.es !== es) return;
-      if (connection.state === 'live') {
-        setConnection({ state: 'reconnecting', droppedAt: Date.now() });
-        // Without the stream the list is kept fresh by polling again (locksQuery's interval).
-        void this.qc.invalidateQueries({ queryKey: queryKeys.locks() });
-      }
+      if (connection.state === 'live') setConnection({ state: 'reconnecting', droppedAt: Date.now() });
       else if (connection.snapshots > 0 && connection.state !== 'reconnecting') setConnection({ state: 'reconnecting', droppedAt: connection.droppedAt ?? Date.now() });
       // CONNECTING: the browser retries by itself. CLOSED: it gave up; we take over.
       if (es.readyState === EventSource.CLOSED) this.reconnectLater();
@@ -170,10 +164,7 @@ class LiveConnection {
     this.es?.close();
     this.es = null;
     if (this.stopped) return;
-    if (connection.snapshots > 0 && connection.state !== 'reconnecting') {
-      setConnection({ state: 'reconnecting', droppedAt: Date.now() });
-      void this.qc.invalidateQueries({ queryKey: queryKeys.locks() });
-    }
+    if (connection.snapshots > 0 && connection.state !== 'reconnecting') setConnection({ state: 'reconnecting', droppedAt: Date.now() });
     clearTimeout(this.retryTimer);
     const wait = Math.min(MAX_BACKOFF_MS, 1000 * 2 ** this.attempt);
     this.attempt++;

@@ -12,7 +12,6 @@ import { api, isApiError, type AuditFilter } from './api';
 import { observeServerTime } from './clock';
 import { liveLog } from './live-log';
 import { applyLiveEvents, stateFromList, type LocksState } from './live-state';
-import { isStreamLive } from './stream-state';
 import type { HistoryEvent, LockInfo, WindowName } from './types';
 
 export const queryKeys = {
@@ -67,10 +66,7 @@ export const locksQuery = () =>
     // The cache holds Maps that the stream replaces wholesale; deep comparison would only cost.
     structuralSharing: false,
     staleTime: 30_000,
-    // While the stream is live its snapshot and events keep this list current (and the server
-    // reconciles with the stores): a full re-listing every minute would only cost, at 10,000
-    // locks several MB per tab. Without the stream, it is how the list stays fresh.
-    refetchInterval: () => (isStreamLive() ? false : 60_000),
+    refetchInterval: 60_000,
     refetchOnWindowFocus: false,
   });
 
