@@ -264,6 +264,12 @@ class ZooKeeperLockBackend implements LockBackend, RunStoreProvider, ReadWriteLo
     const deadline = o.waitMs === Infinity ? Infinity : leaseStart + o.waitMs;
     const node = await this.createContender(path, NODE_NAME[role], Buffer.from(JSON.stringify(data)));
     try {
+      // The first look without the waiting machinery (promise, listeners, watch closures): most
+      // acquisitions find nobody ahead. Anything unusual (an error, a blocker) goes to waitTurn.
+      const first = await this.zk.getChildren(path).catch(() => null);
+      const turn = first && turnOf(role, mutexContenders(first.children), node.slice(path.length + 1));
+      if (turn && turn !== 'gone' && !turn.blocker) return this.track(name, owner, node, o, leaseStart);
+      if (turn && turn !== 'gone' && o.waitMs === 0) throw new AcquireTimeoutError(name, 0);
       await this.waitTurn(role, name, path, node, deadline, o);
     } catch (err) {
       await this.removeQuietly(node);
@@ -336,17 +342,15 @@ class ZooKeeperLockBackend implements LockBackend, RunStoreProvider, ReadWriteLo
             again = false;
             const { children } = await this.zk.getChildren(path);
             if (settled) return;
-            const sorted = mutexContenders(children);
-            const idx = sorted.findIndex((c) => c.name === mine);
-            if (idx < 0) return finish(new BackendUnavailableError(`our contender node for "${name}" disappeared while waiting (session lost or deleted)`));
-            const ahead = role === 'read' ? sorted.slice(0, idx).filter((c) => c.role === 'write') : sorted.slice(0, idx);
-            const blocker = role === 'read' ? ahead[0] : ahead[ahead.length - 1];
+            const turn = turnOf(role, mutexContenders(children), mine);
+            if (turn === 'gone') return finish(new BackendUnavailableError(`our contender node for "${name}" disappeared while waiting (session lost or deleted)`));
+            const { blocker, onlyOne } = turn;
             if (!blocker) return finish();
             if (performance.now() >= deadline) return finish(new AcquireTimeoutError(name, o.waitMs));
             const pred = `${path}/${blocker.name}`;
             // Watch only the blocker (getData, as Curator does): its delete wakes us alone.
             try {
-              await this.zk.getData(pred, onBlocker(ahead.length === 1));
+              await this.zk.getData(pred, onBlocker(onlyOne));
             } catch (err) {
               if (isNoNode(err)) again = true; // already gone: look again
               else throw err;
@@ -1094,6 +1098,19 @@ function describeNode(data: Buffer, stat: NodeStat) {
   const text = ours ? ours.owner : dataText(data);
   const owner = ours ? ours.owner : text && stat.session ? `${text} (session 0x${stat.session})` : text ?? (stat.session ? `session 0x${stat.session}` : null);
   return { ours: ours !== null, owner, session: stat.session, ctime: stat.ctime, czxid: stat.czxid, labels: ours?.labels };
+}
+
+/**
+ * Whose deletion our contender `mine` waits for: for a mutex or a writer its predecessor, for a
+ * reader the first writer below it (null: our turn); `onlyOne` when that blocker is the only
+ * node in our way. 'gone': our node is not among the contenders (session lost, or deleted).
+ */
+function turnOf(role: ContenderRole, sorted: Contender[], mine: string): { blocker: Contender | null; onlyOne: boolean } | 'gone' {
+  const idx = sorted.findIndex((c) => c.name === mine);
+  if (idx < 0) return 'gone';
+  const ahead = role === 'read' ? sorted.slice(0, idx).filter((c) => c.role === 'write') : sorted.slice(0, idx);
+  const blocker = (role === 'read' ? ahead[0] : ahead[ahead.length - 1]) ?? null;
+  return { blocker, onlyOne: ahead.length === 1 };
 }
 
 /** The fence of a sequential node: its sequence number, as a decimal integer. */
