@@ -6,12 +6,12 @@
  * dynalite checks that requests are signed but not by whom: clients use dummy credentials.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { freePort, waitForPort, type RunningServer } from './servers';
+import { freePort, stopper, waitForPort, type RunningServer } from './servers';
 
 export async function startDynalite(): Promise<RunningServer> {
   const cli = createRequire(import.meta.url).resolve('dynalite/cli.js');
@@ -23,21 +23,7 @@ export async function startDynalite(): Promise<RunningServer> {
     [cli, '--port', String(port), '--host', '127.0.0.1', '--createTableMs', '0', '--deleteTableMs', '0', '--updateTableMs', '0'],
     { stdio: 'ignore' },
   );
-  let stopped: Promise<void> | undefined;
-  const stop = () =>
-    (stopped ??= new Promise<void>((resolve) => {
-      const done = () => {
-        rmSync(dir, { recursive: true, force: true });
-        resolve();
-      };
-      if (proc.exitCode !== null || proc.signalCode !== null) return done();
-      const killer = setTimeout(() => proc.kill('SIGKILL'), 5000);
-      proc.once('exit', () => {
-        clearTimeout(killer);
-        done();
-      });
-      proc.kill('SIGTERM');
-    }));
+  const stop = stopper('dynalite', proc, dir);
   try {
     await waitForPort('127.0.0.1', port, 15_000, proc);
   } catch (err) {

@@ -11,11 +11,11 @@
  * runs <command> with LOCKDECK_TEST_ETCD_URL set (comma-separated endpoints for a cluster).
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { ensureBinary, freePort, waitForPort, type RunningServer } from './servers';
+import { ensureBinary, freePort, stopper, waitForPort, type RunningServer } from './servers';
 
 export interface EtcdCluster extends RunningServer {
   /** Every member's client URL, for `endpoints`. */
@@ -53,21 +53,7 @@ function spawnMember(self: Member, cluster: Member[], token: string): RunningSer
     '--logger', 'zap', '--log-level', 'error', '--log-outputs', join(dir, 'etcd.log'),
   ];
   const proc = spawn(bin, args, { stdio: 'ignore' });
-  let stopped: Promise<void> | undefined;
-  const stop = () =>
-    (stopped ??= new Promise<void>((resolve) => {
-      const done = () => {
-        rmSync(dir, { recursive: true, force: true });
-        resolve();
-      };
-      if (proc.exitCode !== null || proc.signalCode !== null) return done();
-      const killer = setTimeout(() => proc.kill('SIGKILL'), 5000);
-      proc.once('exit', () => {
-        clearTimeout(killer);
-        done();
-      });
-      proc.kill('SIGTERM');
-    }));
+  const stop = stopper(`etcd-${self.name}`, proc, dir);
   return { name: `etcd-${self.name}`, host, port: self.clientPort, url: clientUrl, dir, process: proc, stop };
 }
 

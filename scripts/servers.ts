@@ -87,7 +87,8 @@ export async function waitForPort(host: string, port: number, timeoutMs: number,
   }
 }
 
-function stopper(name: string, proc: ChildProcess, dir: string): () => Promise<void> {
+/** Stops `proc` (SIGTERM, SIGKILL after 5 s) and removes `dir`; idempotent. */
+export function stopper(name: string, proc: ChildProcess, dir: string): () => Promise<void> {
   let stopped: Promise<void> | undefined;
   return () =>
     (stopped ??= new Promise<void>((resolve) => {
