@@ -11,7 +11,8 @@
  *   behind it.
  * - Holders learn of a forced release at the next wake-up (`notifiesHolderOnForce`), of a missed
  *   renewal from ManagedHandle.
- * - Times are `Date.now()` of the writing process: all writers share the host's clock.
+ * - Times are the store's clock (clock.ts): epoch ms from the host's monotonic clock, the same in
+ *   every process, which a wall-clock step cannot move.
  */
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
@@ -145,7 +146,7 @@ class SqliteLockBackend implements LockBackend, RunStoreProvider {
     validateName(name);
     const o = resolveAcquireOptions({ ...opts, waitMs: 0 });
     this.assertOpen();
-    const { handle } = this.attempt(name, o, null, false, Date.now());
+    const { handle } = this.attempt(name, o, null, false, this.store.now());
     return handle;
   }
 
@@ -154,7 +155,7 @@ class SqliteLockBackend implements LockBackend, RunStoreProvider {
     const o = resolveAcquireOptions(opts);
     this.assertOpen();
     if (o.signal?.aborted) throw abortError(o.signal);
-    const since = Date.now();
+    const since = this.store.now();
     const first = this.attempt(name, o, null, o.waitMs > 0, since);
     if (first.handle) return first.handle;
     if (o.waitMs === 0) throw new AcquireTimeoutError(name, 0);
@@ -281,8 +282,8 @@ class SqliteLockBackend implements LockBackend, RunStoreProvider {
       const arm = (retryAt: number | null) => {
         clearTimeout(timer);
         let ms = this.recheckMs;
-        // +1: a timer may fire a hair before Date.now() reaches the expiry.
-        if (retryAt !== null) ms = Math.min(ms, retryAt - Date.now() + 1);
+        // +1: a timer may fire a hair before the store's clock reaches the expiry.
+        if (retryAt !== null) ms = Math.min(ms, retryAt - this.store.now() + 1);
         ms = Math.max(0, Math.min(ms, deadline - performance.now()));
         timer = setTimeout(() => pending.check(), ms);
       };
@@ -439,7 +440,7 @@ class SqliteLockBackend implements LockBackend, RunStoreProvider {
     let ms = WATCH_RECHECK_MS;
     try {
       const next = this.store.nextExpiry();
-      if (next !== null) ms = Math.min(ms, next - Date.now() + 1);
+      if (next !== null) ms = Math.min(ms, next - this.store.now() + 1);
     } catch {
       // Keep the default period: the next tick tries again.
     }
@@ -453,7 +454,7 @@ class SqliteLockBackend implements LockBackend, RunStoreProvider {
     try {
       // Take the write lock only when a lease has actually run out.
       const due = this.store.nextExpiry();
-      if (due !== null && due <= Date.now() && this.store.sweep() > 0) this.notify();
+      if (due !== null && due <= this.store.now() && this.store.sweep() > 0) this.notify();
     } catch {
       failed = true;
     }

@@ -5,7 +5,8 @@
  * Tables
  *  - `locks`: one row per lock that has a holder. `token` is the holder's secret (compare for
  *    release/extend; never shown, the inspector shows `tokenHash`). `expires_at` is epoch ms by
- *    the writing process's `Date.now()`: every writer is on one host, so one clock. A row whose
+ *    the store's clock (clock.ts: the epoch at boot plus the host's monotonic clock, so that a
+ *    wall-clock step moves no lease; the epoch at boot is in `host_clock`, one row per boot). A row whose
  *    `expires_at` has passed is free: the next acquirer deletes it (recording `expired`) in the
  *    same transaction that takes the lock. Until then, or until a watching instance sweeps it, the
  *    inspector shows it with health `expired`.

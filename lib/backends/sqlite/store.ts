@@ -12,6 +12,7 @@ import type Database from 'better-sqlite3';
 import { lockHealth } from '../../locks/health';
 import type { LockEventType, LockInfo, OwnerInfo } from '../../locks/types';
 import { tokenHash } from '../../locks/util';
+import { hostClock } from './clock';
 import type { EventRow, LockRow, WaiterRow } from './schema';
 
 /** A LockInfo as stored in an event: `backend` is filled in by the reader (config ids may differ). */
@@ -59,10 +60,14 @@ export interface StoreOptions {
 export class LockStore {
   private readonly s;
 
+  /** Epoch ms from the host's monotonic clock (clock.ts): a wall-clock step moves no lease. */
+  readonly now: () => number;
+
   constructor(
     private readonly db: Database.Database,
     private readonly opts: StoreOptions,
   ) {
+    this.now = hostClock(db);
     // Case-insensitive substring in JS rather than LIKE: LIKE folds ASCII only and gives `%`/`_` a
     // meaning, while the filter must be plain text.
     db.function('lockdeck_icontains', { deterministic: true }, (s: unknown, q: unknown) =>
@@ -123,7 +128,7 @@ export class LockStore {
   attempt(req: AttemptRequest): AttemptResult {
     return this.db
       .transaction((): AttemptResult => {
-        const now = Date.now();
+        const now = this.now();
         let waitersChanged = this.s.pruneWaiters.run(req.name, now).changes > 0;
         let waiterId = req.waiterId;
         if (waiterId !== null && !this.s.waiter.get(waiterId)) {
@@ -190,7 +195,7 @@ export class LockStore {
    */
   recheckLater(name: string, waiterId: number): { retryAt: number } | null {
     return this.db.transaction(() => {
-      const now = Date.now();
+      const now = this.now();
       const mine = this.s.waiter.get(waiterId);
       if (!mine || mine.lease_until - now < this.opts.waiterLeaseMs * 0.8) return null;
       const row = this.s.lock.get(name);
@@ -205,7 +210,7 @@ export class LockStore {
   extend(name: string, token: string, ttlMs: number): number | null {
     return this.db
       .transaction(() => {
-        const now = Date.now();
+        const now = this.now();
         const expiresAt = now + ttlMs;
         return this.s.extend.run(expiresAt, ttlMs, name, token, now).changes === 1 ? expiresAt : null;
       })
@@ -218,7 +223,7 @@ export class LockStore {
       .transaction(() => {
         const row = this.s.lock.get(name);
         if (!row || row.token !== token) return false;
-        this.event(Date.now(), 'released', row);
+        this.event(this.now(), 'released', row);
         this.s.deleteLock.run(name);
         return true;
       })
@@ -231,7 +236,7 @@ export class LockStore {
       .transaction(() => {
         if (this.s.deleteWaiter.run(waiterId).changes === 0) return false;
         const row = this.s.lock.get(name);
-        if (row) this.event(Date.now(), 'changed', row);
+        if (row) this.event(this.now(), 'changed', row);
         return true;
       })
       .immediate();
@@ -241,7 +246,7 @@ export class LockStore {
   forceRelease(name: string, expect: { fence?: string; owner?: string }): ForceOutcome {
     return this.db
       .transaction((): ForceOutcome => {
-        const now = Date.now();
+        const now = this.now();
         const row = this.s.lock.get(name);
         if (!row) return { status: 'not-found' };
         const info = this.info(row, now);
@@ -259,7 +264,7 @@ export class LockStore {
   sweep(): number {
     return this.db
       .transaction(() => {
-        const now = Date.now();
+        const now = this.now();
         const rows = this.s.expiredLocks.all(now);
         for (const row of rows) {
           this.event(now, 'expired', row);
@@ -285,13 +290,13 @@ export class LockStore {
   get(name: string): StoredInfo | null {
     return this.db.transaction(() => {
       const row = this.s.lock.get(name);
-      return row ? this.info(row, Date.now()) : null;
+      return row ? this.info(row, this.now()) : null;
     })();
   }
 
   list(q: string | null, limit: number): StoredInfo[] {
     return this.db.transaction(() => {
-      const now = Date.now();
+      const now = this.now();
       return this.s.list.all(q, q, limit).map((row) => this.info(row, now));
     })();
   }
@@ -322,7 +327,7 @@ export class LockStore {
   recordLost(name: string, fence: string, owner: OwnerInfo, reason: string): void {
     this.db
       .transaction(() => {
-        const now = Date.now();
+        const now = this.now();
         const info: StoredInfo = {
           key: name, format: 'lockdeck', kind: 'mutex', owner: owner.id, holders: [{ owner: owner.id, fence, acquiredAt: null }], fence,
           acquiredAt: null, expiresAt: null, ttlMs: null, waiters: [], health: 'unknown', meta: { reason },
