@@ -13,38 +13,30 @@
  * Release cells use a real lock each: an allowed cell must release it, a refused one must not.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative, sep } from 'node:path';
+import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { createSqliteBackend } from '../../lib/backends/sqlite';
 import type { LockBackend, LockHandle } from '../../lib/locks/types';
-import { ROOT, startConsole, type ConsoleServer } from './harness';
+import { apiRoutes, startConsole, type ConsoleServer } from './harness';
 
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
 type Method = (typeof METHODS)[number];
 
-/** Every app/api route and the methods its module implements (GET brings HEAD with it). */
-function apiRoutes(): Map<string, Method[]> {
-  const base = join(ROOT, 'app');
+/** The routes and the methods each implements, among METHODS (GET brings HEAD with it). */
+function routeMethods(): Map<string, Method[]> {
   const out = new Map<string, Method[]>();
-  const walk = (dir: string) => {
-    for (const name of readdirSync(dir)) {
-      const p = join(dir, name);
-      if (statSync(p).isDirectory()) walk(p);
-      else if (/^route\.(ts|tsx|js)$/.test(name)) {
-        const src = readFileSync(p, 'utf8');
-        const methods = METHODS.filter((m) => new RegExp(`export\\s+(?:const|(?:async\\s+)?function)\\s+${m}\\b`).test(src));
-        if (methods.includes('GET') && !methods.includes('HEAD')) methods.splice(1, 0, 'HEAD');
-        out.set(`/${relative(base, dir).split(sep).join('/')}`, methods);
-      }
-    }
-  };
-  walk(join(base, 'api'));
+  for (const [route, all] of apiRoutes()) {
+    const methods = METHODS.filter((m) => all.includes(m));
+    if (methods.includes('GET') && !methods.includes('HEAD')) methods.splice(1, 0, 'HEAD');
+    out.set(route, methods);
+  }
   return out;
 }
+
 
 const OP = `op-${randomBytes(12).toString('hex')}`;
 const VW = `vw-${randomBytes(12).toString('hex')}`;
@@ -221,14 +213,14 @@ async function ask(route: string, spec: RouteSpec, method: Method, cred: Cred): 
 
 describe('auth matrix', () => {
   it('covers every API route and exactly the methods each one implements', () => {
-    const routes = apiRoutes();
+    const routes = routeMethods();
     expect([...routes.keys()].sort(), 'a route in app/api is missing from the auth matrix (or the matrix names one that is gone)').toEqual(Object.keys(TABLE).sort());
     for (const [route, methods] of routes) expect(Object.keys(TABLE[route]!.methods).sort(), route).toEqual([...methods].sort());
   });
 
   for (const [route, spec] of Object.entries(TABLE)) {
     it(`${route}: each method × each credential gets exactly the status the contract allows`, async () => {
-      const implemented = new Set(apiRoutes().get(route) ?? []);
+      const implemented = new Set(routeMethods().get(route) ?? []);
       const expected: Record<string, Cell> = {};
       const actual: Record<string, Cell> = {};
       for (const method of METHODS) {

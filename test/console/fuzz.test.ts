@@ -8,9 +8,9 @@
  * printed, and `LOCKDECK_FUZZ_SEED=<n>` replays a run (`LOCKDECK_FUZZ_ROUNDS` scales it).
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative, sep } from 'node:path';
+import { join } from 'node:path';
 
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -18,30 +18,10 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createRedisBackend } from '../../lib/backends/redis';
 import { createSqliteBackend } from '../../lib/backends/sqlite';
 import type { LockBackend, LockHandle } from '../../lib/locks/types';
-import { ROOT, startConsole, type ConsoleServer } from './harness';
+import { apiRoutes, startConsole, type ConsoleServer } from './harness';
 
 // ---- routes ---------------------------------------------------------------------------------
 
-const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
-
-/** Every app/api route: its URL pattern and the methods its module implements (not the 405 stubs). */
-function apiRoutes(): Map<string, string[]> {
-  const base = join(ROOT, 'app');
-  const out = new Map<string, string[]>();
-  const walk = (dir: string) => {
-    for (const name of readdirSync(dir)) {
-      const p = join(dir, name);
-      if (statSync(p).isDirectory()) walk(p);
-      else if (/^route\.(ts|tsx|js)$/.test(name)) {
-        const src = readFileSync(p, 'utf8');
-        const methods = METHODS.filter((m) => new RegExp(`export\\s+(?:const|(?:async\\s+)?function)\\s+${m}\\b`).test(src));
-        out.set(`/${relative(base, dir).split(sep).join('/')}`, methods);
-      }
-    }
-  };
-  walk(join(base, 'api'));
-  return out;
-}
 
 // ---- seeded PRNG ----------------------------------------------------------------------------
 
@@ -538,7 +518,7 @@ describe(`fuzz (seed ${SEED})`, () => {
     for (const [route, methods] of apiRoutes()) {
       if (route === '/api/[...path]') continue;
       const path = route === '/api/locks/detail' || route === '/api/locks/history' || route === '/api/contention/lock' ? `${route}?backend=local&key=x` : route;
-      for (const method of ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'].filter((m) => !methods.includes(m))) {
+      for (const method of (['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] as const).filter((m) => !methods.includes(m))) {
         const res = await server.fetch(path, { method, token: OP, headers: JSON_CT, body: method === 'GET' ? undefined : '{}' });
         expect(res.status, `${method} ${route}`).toBe(405);
         expect(await res.json(), `${method} ${route}`).toEqual({ error: { code: 'method_not_allowed', message: expect.stringContaining(method) } });

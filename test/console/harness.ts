@@ -10,7 +10,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { freePort } from '../../scripts/servers';
@@ -330,4 +330,31 @@ export async function eventually<T>(fn: () => Promise<T> | T, timeoutMs = 10_000
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/** The HTTP methods a route module may export. */
+export const ROUTE_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
+export type RouteMethod = (typeof ROUTE_METHODS)[number];
+
+/**
+ * Every app/api route, by its URL pattern, with the methods its module implements (read from its
+ * exports; the 405 stubs re-exported under other names are not counted). Tests that must cover
+ * every route (fuzz, auth matrix) fail when a new route is not in their tables.
+ */
+export function apiRoutes(): Map<string, RouteMethod[]> {
+  const base = join(ROOT, 'app');
+  const out = new Map<string, RouteMethod[]>();
+  const walk = (dir: string) => {
+    for (const name of readdirSync(dir)) {
+      const p = join(dir, name);
+      if (statSync(p).isDirectory()) walk(p);
+      else if (/^route\.(ts|tsx|js)$/.test(name)) {
+        const src = readFileSync(p, 'utf8');
+        const methods = ROUTE_METHODS.filter((m) => new RegExp(`export\\s+(?:const|(?:async\\s+)?function)\\s+${m}\\b`).test(src));
+        out.set(`/${relative(base, dir).split(sep).join('/')}`, methods);
+      }
+    }
+  };
+  walk(join(base, 'api'));
+  return out;
 }
