@@ -21,7 +21,7 @@ import { join } from 'node:path';
 import { createRedisBackend } from '../lib/backends/redis';
 import { createSqliteBackend } from '../lib/backends/sqlite';
 import type { LockBackend, LockHandle } from '../lib/locks/types';
-import { startConsole } from '../test/console/harness';
+import { readSse, startConsole } from '../test/console/harness';
 import { startRedis, type RunningServer } from './servers';
 
 export interface LoadOptions {
@@ -148,26 +148,10 @@ class StreamClient {
     }
   }
 
-  private async read(body: NonNullable<Response['body']>, started: number): Promise<void> {
-    const reader = body.pipeThrough(new TextDecoderStream()).getReader();
-    let buf = '';
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) return;
-      buf += value;
-      let i: number;
-      while ((i = buf.indexOf('\n\n')) >= 0) {
-        const block = buf.slice(0, i);
-        buf = buf.slice(i + 2);
-        let event = 'message';
-        let data = '';
-        for (const line of block.split('\n')) {
-          if (line.startsWith('event: ')) event = line.slice(7);
-          else if (line.startsWith('data: ')) data += line.slice(6);
-        }
-        if (data) this.apply(event, JSON.parse(data) as unknown, started);
-      }
-    }
+  private read(body: NonNullable<Response['body']>, started: number): Promise<void> {
+    return readSse(body, (b) => {
+      if (b.data) this.apply(b.event, JSON.parse(b.data) as unknown, started);
+    });
   }
 
   private apply(event: string, data: unknown, started: number): void {

@@ -254,6 +254,38 @@ export interface SseClient {
   readonly response: Response;
 }
 
+/** One server-sent event block: its `event:` name, its `data:` lines joined (null: none), its comments. */
+export interface SseBlock {
+  event: string;
+  data: string | null;
+  comments: string[];
+}
+
+/** Reads a text/event-stream body to its end, one call per event block. */
+export async function readSse(body: NonNullable<Response['body']>, onBlock: (b: SseBlock) => void): Promise<void> {
+  const reader = body.pipeThrough(new TextDecoderStream()).getReader();
+  let buf = '';
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return;
+    buf += value;
+    let i: number;
+    while ((i = buf.indexOf('\n\n')) >= 0) {
+      const block = buf.slice(0, i);
+      buf = buf.slice(i + 2);
+      let event = 'message';
+      const data: string[] = [];
+      const comments: string[] = [];
+      for (const line of block.split('\n')) {
+        if (line.startsWith(':')) comments.push(line.slice(1).trim());
+        else if (line.startsWith('event: ')) event = line.slice(7);
+        else if (line.startsWith('data: ')) data.push(line.slice(6));
+      }
+      onBlock({ event, data: data.length ? data.join('\n') : null, comments });
+    }
+  }
+}
+
 /** Opens /api/events and parses it as it streams. */
 export async function openEvents(server: ConsoleServer, init: RequestInit & { token?: string }): Promise<SseClient> {
   const ac = new AbortController();
@@ -262,33 +294,11 @@ export async function openEvents(server: ConsoleServer, init: RequestInit & { to
   const comments: string[] = [];
   const waiters = new Set<() => void>();
   if (res.ok && res.body) {
-    void (async () => {
-      const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
-      let buf = '';
-      try {
-        for (;;) {
-          const { done, value } = await reader.read();
-          if (done) break;
-          buf += value;
-          let i: number;
-          while ((i = buf.indexOf('\n\n')) >= 0) {
-            const block = buf.slice(0, i);
-            buf = buf.slice(i + 2);
-            let event = 'message';
-            const data: string[] = [];
-            for (const line of block.split('\n')) {
-              if (line.startsWith(':')) comments.push(line.slice(1).trim());
-              else if (line.startsWith('event: ')) event = line.slice(7);
-              else if (line.startsWith('data: ')) data.push(line.slice(6));
-            }
-            if (data.length) events.push({ event, data: JSON.parse(data.join('\n')) as unknown, receivedAt: performance.now() });
-            for (const w of [...waiters]) w();
-          }
-        }
-      } catch {
-        // aborted
-      }
-    })();
+    void readSse(res.body, (b) => {
+      comments.push(...b.comments);
+      if (b.data !== null) events.push({ event: b.event, data: JSON.parse(b.data) as unknown, receivedAt: performance.now() });
+      for (const w of [...waiters]) w();
+    }).catch(() => undefined); // aborted
   }
   return {
     events,
