@@ -11,6 +11,7 @@ import { arrange, contendersOf } from '../lib/backends/zookeeper/layout';
 import { InvalidArgumentError, LockLostError, type LockBackend, type LockChange } from '../lib/locks';
 import { randomId } from '../lib/locks/util';
 import { eventually } from './contract';
+import { FaultProxy } from '../torture/proxy';
 import { startTcpProxy } from './support/tcp-proxy';
 import { connectRaw, rawCall } from './support/zk-raw';
 
@@ -198,6 +199,63 @@ describe('ZooKeeper backend', { timeout: 60_000 }, () => {
     } finally {
       await Promise.all([holder.close(), other.close()]);
       await proxy.close();
+    }
+  });
+
+  it('regression (torture: net-loss): a waiter that waited longer than its TTL gets a live lock', async () => {
+    // Before: the local lease started when acquire() was called, so a waiter that waited over
+    // its TTL got a handle whose lease had already run out: lost on the next tick.
+    const other = createZooKeeperBackend({ id: 'zk', type: 'zookeeper', connect, roots: [root] });
+    try {
+      const first = await zk.acquire('long-wait', { ttlMs: 500 });
+      const waiting = other.acquire('long-wait', { ttlMs: 500, waitMs: 10_000 });
+      await new Promise((r) => setTimeout(r, 1200)); // held (and renewed) for over twice the TTL
+      await first.release();
+      const h = await waiting;
+      await new Promise((r) => setTimeout(r, 100));
+      expect(h.signal.aborted).toBe(false);
+      expect(h.held).toBe(true);
+      expect((await other.get('long-wait'))?.fence).toBe(h.fence);
+      await h.release();
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('regression (torture: net-loss): a waiter whose re-check timed out on a live connection looks again', async () => {
+    // Before: a getChildren that got no answer within opTimeoutMs (slow link, connection up) was
+    // taken for a connection loss, and the waiter waited for a reconnect that never came: once
+    // first in line, it held the lock for nobody until its waitMs ran out.
+    const proxy = new FaultProxy('127.0.0.1', Number(connect.slice(connect.lastIndexOf(':') + 1)));
+    const port = await proxy.start();
+    const opts = { sessionTimeoutMs: 15_000, opTimeoutMs: 1000 };
+    const holder = createZooKeeperBackend({ id: 'zk', type: 'zookeeper', connect, roots: [root] }, opts);
+    const leaver = createZooKeeperBackend({ id: 'zk', type: 'zookeeper', connect, roots: [root] }, opts);
+    const slow = createZooKeeperBackend({ id: 'zk', type: 'zookeeper', connect: `127.0.0.1:${port}`, roots: [root] }, opts);
+    try {
+      await slow.ping();
+      const h = await holder.acquire('slow-link', { ttlMs: 5000 });
+      const abort = new AbortController();
+      const left = leaver.acquire('slow-link', { waitMs: 30_000, signal: abort.signal }).catch(() => 'left');
+      await eventually(async () => ((await holder.get('slow-link'))?.waiters.length ?? 0) === 1, 5000, 'leaver queued');
+      const waiting = slow.acquire('slow-link', { ttlMs: 5000, waitMs: 20_000 });
+      await eventually(async () => ((await holder.get('slow-link'))?.waiters.length ?? 0) === 2, 5000, 'slow waiter queued');
+      proxy.setDelay(800); // 1.6 s round trips > opTimeoutMs; the connection stays up
+      abort.abort(); // the slow waiter's blocker goes: it re-lists through the slow link, and times out
+      expect(await left).toBe('left');
+      await new Promise((r) => setTimeout(r, 2500));
+      proxy.setDelay(0);
+      await new Promise((r) => setTimeout(r, 300));
+      const released = performance.now();
+      await h.release(); // the slow waiter is first in line now
+      const got = await waiting;
+      expect(got.held).toBe(true);
+      // Well before its waitMs (20 s): it looked again on its own.
+      expect(performance.now() - released).toBeLessThan(8000);
+      await got.release();
+    } finally {
+      await Promise.all([holder.close(), leaver.close(), slow.close()]);
+      await proxy.stop();
     }
   });
 

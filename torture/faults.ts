@@ -17,13 +17,45 @@
  *  - partition:    the proxied half is cut off from the store and the register for longer than its
  *                  claim lasts; held bytes are delivered on heal (late writes must be refused).
  *
+ * Kernel network faults on ONE current lock holder (each worker in its own network namespace,
+ * torture/netns.ts; nft rules on its veth in the runner's namespace, both directions):
+ *
+ *  - net-partition: every packet to and from the holder is dropped for longer than its claim lasts
+ *                  (TTL, or the ZooKeeper session), then healed. This is a real partition of one
+ *                  client from the store AND the register: its TCP stacks retransmit with backoff,
+ *                  the store expires its lease/session, a waiter takes the lock; on heal the
+ *                  holder's retransmitted or late writes reach the register, which must refuse them
+ *                  by fence, and the holder must learn (signal) that it lost the lock.
+ *  - net-loss:     25 % of the holder's packets are dropped, each independently, in both
+ *                  directions (nft `numgen random mod 100 < 25 drop`), for 3 × TTL: a lossy link
+ *                  (TCP retransmissions: 200 ms minimum RTO, doubling) that slows renewals and
+ *                  register calls without cutting them.
+ *
+ * What cannot be emulated here: delay, jitter, reordering, duplication and rate limits need the
+ * `netem` qdisc (CONFIG_NET_SCH_NETEM is not set in this kernel; `tc qdisc add ... netem`:
+ * "Specified qdisc kind is unknown"); nftables can only drop (or accept) a packet, not hold it.
+ * Delay therefore stays the proxy's `delay` (per chunk, order kept, not per packet). Loss-induced
+ * retransmission already makes a byte stream arrive late, which is the closest kernel analogue.
+ *
  * Each fault logs a `fault` begin/end pair to the runner's history.
  */
 import { existsSync, writeFileSync } from 'node:fs';
 
 import type { Deployment, Restartable } from './backends';
-import type { FaultKind } from './history';
+import type { FaultKind as HistoryFaultKind } from './history';
+import type { NetLab } from './netns';
 import { configPorts, type FaultProxy } from './proxy';
+
+/** Faults that need each worker in its own network namespace (torture/netns.ts). */
+export const NET_FAULTS = ['net-partition', 'net-loss'] as const;
+export type NetFaultKind = (typeof NET_FAULTS)[number];
+/** Every fault the runner knows (history.ts's FaultKind plus the namespace faults). */
+export type FaultKind = HistoryFaultKind | NetFaultKind;
+
+export const isNetFault = (k: string): k is NetFaultKind => (NET_FAULTS as readonly string[]).includes(k);
+
+/** Share of packets net-loss drops, each direction. */
+export const NET_LOSS_PERCENT = 25;
 
 export interface Holder {
   w: string;
@@ -50,6 +82,8 @@ export interface FaultHost {
   workers(): Array<{ w: string; lock: string | null }>;
   /** The libfaketime offset file of a worker (clock-jump), when the run was started with it. */
   clockFile(w: string): string | undefined;
+  /** The workers' network namespaces (net-partition, net-loss), when the run has them. */
+  net?: NetLab;
 }
 
 /** libfaketime from Debian's `faketime` package: per-process wall-clock offsets (clock-jump). */
@@ -64,11 +98,21 @@ export function faketimeEnv(file: string): Record<string, string> {
   return { LD_PRELOAD: FAKETIME_LIB, FAKETIME_TIMESTAMP_FILE: file, FAKETIME_NO_CACHE: '1', FAKETIME_DONT_FAKE_MONOTONIC: '1' };
 }
 
-export const ALL_FAULTS: FaultKind[] = ['pause', 'kill', 'server-kill', 'member-kill', 'failover', 'delay', 'partition', 'clock-jump'];
+export const ALL_FAULTS: FaultKind[] = ['pause', 'kill', 'server-kill', 'member-kill', 'failover', 'delay', 'partition', 'clock-jump', ...NET_FAULTS];
 
-/** Why a fault cannot run on a deployment, or null when it can. */
-export function unsupported(kind: FaultKind, d: Deployment): string | null {
+/**
+ * Why a fault cannot run on a deployment, or null when it can. `netProblem`: why this runner has
+ * no per-worker network namespaces (null when it has them).
+ */
+export function unsupported(kind: FaultKind, d: Deployment, netProblem: string | null = 'no network namespaces'): string | null {
   switch (kind) {
+    case 'net-partition':
+    case 'net-loss':
+      // SQLite: the lock is a file every worker opens directly; a packet fault cannot separate a
+      // holder from it (it would only cut the holder off from the register, which tests nothing
+      // about the lock).
+      if (!configPorts(d.config).length) return 'embedded store: the lock is a local file, no network between a holder and it';
+      return netProblem;
     case 'pause':
     case 'kill':
       return null;
@@ -89,9 +133,9 @@ export function unsupported(kind: FaultKind, d: Deployment): string | null {
 
 const pick = <T>(xs: T[]): T | undefined => xs[Math.floor(Math.random() * xs.length)];
 
-async function waitForHolder(host: FaultHost, tries = 200): Promise<Holder | undefined> {
+async function waitForHolder(host: FaultHost, ok: (h: Holder) => boolean = () => true, tries = 200): Promise<Holder | undefined> {
   for (let i = 0; i < tries; i++) {
-    const h = pick(host.holders());
+    const h = pick(host.holders().filter(ok));
     if (h) return h;
     await host.sleep(25);
   }
@@ -176,6 +220,31 @@ export async function inject(kind: FaultKind, host: FaultHost): Promise<void> {
       } finally {
         for (const p of host.proxies) p.heal();
         host.log('partition', 'end', 'odd workers', 'healed, held bytes delivered');
+      }
+      return;
+    }
+    case 'net-partition':
+    case 'net-loss': {
+      const net = host.net;
+      if (!net) throw new Error(`${kind}: the run has no network namespaces (unsupported() should have said so)`);
+      const h = await waitForHolder(host, (x) => net.has(x.w));
+      if (!h) return host.log(kind, 'end', '-', 'no holder to cut off within 5 s');
+      const partition = kind === 'net-partition';
+      // Partition: past the holder's claim on the store, plus a random extra so the heal lands
+      // anywhere in the successor's critical section (as pause does).
+      const ms = partition ? Math.round(d.pauseMs + Math.random() * host.ttlMs) : host.ttlMs * 3;
+      const pct = partition ? 100 : NET_LOSS_PERCENT;
+      host.setPaused(h.w, true); // not picked again by another fault meanwhile
+      host.log(kind, 'begin', h.w, `holding ${h.lock}: nft drops ${pct}% of its packets both ways for ${ms} ms`);
+      let dropped = -1;
+      try {
+        net.drop(h.w, pct);
+        await host.sleep(ms);
+        dropped = net.dropped(h.w);
+      } finally {
+        net.heal();
+        host.setPaused(h.w, false);
+        host.log(kind, 'end', h.w, `healed${dropped >= 0 ? `, ${dropped} packets dropped` : ''}`);
       }
       return;
     }

@@ -11,8 +11,13 @@
  *   --backend a,b       deployments (torture/backends.ts: sqlite, redis, redis-ephemeral, redlock,
  *                       sentinel, zookeeper, zookeeper-ensemble)
  *   --faults x,y        pause, kill, server-kill, member-kill, failover, delay, partition,
- *                       clock-jump, none
+ *                       clock-jump, net-partition, net-loss, none
  *                       (default pause,kill)
+ *   --net netns         every worker in its own network namespace (torture/netns.ts); implied by
+ *                       net-partition / net-loss. The runner then re-executes itself inside a
+ *                       namespace of its own (needs root, ip, nft; none of it touches the root
+ *                       namespace) and deletes all of them at the end, also on Ctrl-C.
+ *                       --net none: never (net-* faults are then reported as not run).
  *   --each              one cell per fault (default: all faults mixed in one cell)
  *   --seconds N         per cell (default 20)
  *   --workers W         worker processes (default 6)   --locks L   contended locks (default 2)
@@ -23,15 +28,16 @@
  *   --recheck DIR       re-run the checker over DIR's histories and print the table again
  * Exit code 1 when any cell has a fence regression or a lost update with fencing.
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { DEPLOYMENTS, PENDING, scratchDir, type Deployment } from './backends';
 import { check, type CheckReport } from './checker';
-import { faketimeEnv, inject, unsupported, type FaultHost, type Holder } from './faults';
-import { HistoryWriter, readHistory, type FaultKind } from './history';
+import { ALL_FAULTS, faketimeEnv, inject, isNetFault, unsupported, type FaultHost, type FaultKind, type Holder } from './faults';
+import { HistoryWriter, readHistory, type HistoryEvent } from './history';
+import { deleteNamespace, listNamespaces, NETNS_ENV, NETNS_ERROR_ENV, NetLab, netnsProblem, runInHostNamespace } from './netns';
 import { configPorts, FaultProxy, rewriteConfig } from './proxy';
 import { Register, RegisterClient, serveRegister } from './register';
 import { makeBackend, type WorkerMessage, type WorkerSpec } from './worker';
@@ -53,6 +59,13 @@ export interface CellOptions {
   detectionSlackMs?: number;
   /** Progress lines (default: stderr). */
   say?: (line: string) => void;
+  /**
+   * Each worker in its own network namespace (needs the runner inside its host namespace: see
+   * torture/netns.ts). Default: when a net-* fault is asked for.
+   */
+  netns?: boolean;
+  /** Ends the cell early (Ctrl-C): workers are stopped and servers shut down as at the end. */
+  signal?: AbortSignal;
 }
 
 export interface CellResult {
@@ -65,12 +78,16 @@ export interface CellResult {
   dir: string;
   /** No requested fault applies to this deployment: nothing ran. */
   notRun?: boolean;
+  /** Workers ran in their own network namespaces. */
+  netns?: boolean;
 }
 
 interface WorkerState {
   w: string;
   proc: ChildProcess;
   lock: string | null;
+  /** Told it lost `lock` (still finishing its critical section): not a current holder. */
+  stale: boolean;
   paused: boolean;
 }
 
@@ -93,11 +110,26 @@ export async function runCell(o: CellOptions): Promise<CellResult> {
   const skipped: string[] = [];
   const cleanup: Array<() => Promise<unknown>> = [];
   let notRun = false;
+  // Per-worker network namespaces: only inside the runner's own host namespace (run.ts main()
+  // re-executes itself there); anywhere else net-* faults are reported as not run, with why.
+  const wantNetns = o.netns ?? o.faults.some(isNetFault);
+  const lab = wantNetns ? NetLab.fromEnv() : null;
+  const netProblem = lab
+    ? null
+    : (process.env[NETNS_ERROR_ENV] ??
+      `the runner is not inside a network namespace of its own (start it with \`npm run torture -- ... --net netns\`, which re-executes itself in one; ${NETNS_ENV} is not set)`);
+  if (lab) cleanup.push(async () => lab.close());
+  const onAbort = () => {
+    stopping = true;
+    for (const f of wakeups) f();
+  };
+  o.signal?.addEventListener('abort', onAbort);
   try {
+    if (o.signal?.aborted) throw new Error('interrupted');
     deployment = await spec.start({ ttlMs: o.ttlMs, dir: scratch });
     const dep = deployment;
     const faults = o.faults.filter((f) => {
-      const why = unsupported(f, dep);
+      const why = unsupported(f, dep, netProblem);
       if (why) skipped.push(`${f}: ${why}`);
       return !why;
     });
@@ -155,16 +187,22 @@ export async function runCell(o: CellOptions): Promise<CellResult> {
         clockFiles.set(w, file);
         clock = faketimeEnv(file);
       }
-      const proc = fork(join(HERE, 'worker.ts'), [], {
+      // fork() cannot run the child through `ip netns exec`; spawn with an 'ipc' stdio slot gives
+      // the same channel (NODE_CHANNEL_FD), which ip's exec passes on to node.
+      const wrap = lab ? lab.addWorker(w).wrap : [];
+      const argv = [...wrap, process.execPath, '--import', 'tsx', join(HERE, 'worker.ts')];
+      const proc = spawn(argv[0]!, argv.slice(1), {
         cwd: ROOT,
-        execArgv: ['--import', 'tsx'],
         env: { ...process.env, ...clock, TORTURE_SPEC: JSON.stringify(ws) },
         stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       });
-      const state: WorkerState = { w, proc, lock: null, paused: false };
+      const state: WorkerState = { w, proc, lock: null, stale: false, paused: false };
       proc.on('message', (m: WorkerMessage) => {
         if (m.t === 'ready') ready.add(w);
-        else if (m.t === 'held') state.lock = m.lock;
+        else if (m.t === 'held') {
+          state.lock = m.lock;
+          state.stale = false;
+        } else if (m.t === 'lost') state.stale = true;
         else if (m.t === 'free') state.lock = null;
       });
       proc.on('exit', () => workers.delete(w));
@@ -176,12 +214,15 @@ export async function runCell(o: CellOptions): Promise<CellResult> {
     const host: FaultHost = {
       deployment: dep,
       proxies,
+      ...(lab ? { net: lab } : {}),
       workers: () => [...workers.values()].map((x) => ({ w: x.w, lock: x.lock })),
       clockFile: (w) => clockFiles.get(w),
       ttlMs: o.ttlMs,
       holders: () =>
         [...workers.values()]
-          .filter((s) => s.lock !== null && !s.paused && s.proc.pid !== undefined)
+          // A worker still stuck in the critical section of a lock it was told it lost (e.g. its
+          // late register write after a partition) is not a holder: faults aim at current ones.
+          .filter((s) => s.lock !== null && !s.stale && !s.paused && s.proc.pid !== undefined)
           .map((s): Holder => ({ w: s.w, pid: s.proc.pid!, lock: s.lock! })),
       replace: (w) => {
         const s = workers.get(w);
@@ -205,7 +246,8 @@ export async function runCell(o: CellOptions): Promise<CellResult> {
     // The clock starts once every worker is up (tsx + backend connect: seconds on a busy 2-core
     // box); faults during boot would measure the boot.
     const bootBy = performance.now() + 120_000;
-    while (ready.size < o.workers && performance.now() < bootBy) await sleep(50);
+    while (ready.size < o.workers && performance.now() < bootBy && !stopping) await sleep(50);
+    if (stopping) throw new Error('interrupted');
     if (ready.size < o.workers) throw new Error(`only ${ready.size} of ${o.workers} workers started within 120 s`);
     runner.log({ t: 'ready', workers: ready.size });
     const deadline = performance.now() + o.seconds * 1000;
@@ -221,10 +263,7 @@ export async function runCell(o: CellOptions): Promise<CellResult> {
         };
         wakeups.add(done);
       });
-    const stopTimer = setTimeout(() => {
-      stopping = true;
-      for (const f of wakeups) f();
-    }, o.seconds * 1000);
+    const stopTimer = setTimeout(onAbort, o.seconds * 1000);
     // Let the workers take their first locks before the first fault.
     await waitOrStop(Math.min(1000, o.seconds * 100));
     let next = 0;
@@ -262,6 +301,7 @@ export async function runCell(o: CellOptions): Promise<CellResult> {
     client.close();
   } finally {
     stopping = true;
+    o.signal?.removeEventListener('abort', onAbort);
     for (const s of workers.values()) if (s.proc.exitCode === null) s.proc.kill('SIGKILL');
     runner.close();
     for (const c of cleanup) await c().catch(() => undefined);
@@ -269,8 +309,48 @@ export async function runCell(o: CellOptions): Promise<CellResult> {
     await deployment?.stop().catch((err) => say(`stopping ${o.backend}: ${String(err)}`));
     rmSync(scratch, { recursive: true, force: true });
   }
-  const report = check(readHistory(o.dir), { detectionSlackMs: o.detectionSlackMs });
-  return { backend: o.backend, faults: o.faults, skipped, injected, seconds: o.seconds, report, dir: o.dir };
+  const report = checkCell(o.dir, { detectionSlackMs: o.detectionSlackMs });
+  return { backend: o.backend, faults: o.faults, skipped, injected, seconds: o.seconds, report, dir: o.dir, ...(lab ? { netns: true } : {}) };
+}
+
+/**
+ * The checker's report plus liveness after a net-partition (from the partition's begin to the next
+ * acquisition of the cut-off holder's lock by another worker), which the checker (written before
+ * that fault existed) measures only after kills and server restarts.
+ */
+export function checkCell(dir: string, opts: { detectionSlackMs?: number } = {}): CheckReport {
+  const events = readHistory(dir);
+  const report = check(events, opts);
+  const extra = partitionLiveness(events);
+  if (extra.length) {
+    const r = report.liveness;
+    r.samples.push(...extra);
+    const ms = r.samples.map((x) => x.ms).filter((x): x is number => x !== null);
+    r.maxMs = ms.length ? Math.max(...ms) : r.maxMs;
+    r.exceeded = r.samples.filter((x) => x.ms === null || x.ms > r.boundMs).length;
+  }
+  return report;
+}
+
+function partitionLiveness(events: HistoryEvent[]): CheckReport['liveness']['samples'] {
+  const out: CheckReport['liveness']['samples'] = [];
+  for (let i = 0; i < events.length; i++) {
+    const e = events[i]!;
+    // Written through HistoryWriter.log, so the kind is any string (history.ts predates net-*).
+    if (e.t !== 'fault' || (e.kind as string) !== 'net-partition' || e.phase !== 'begin') continue;
+    const lock = /holding (\S+):/.exec(e.detail ?? '')?.[1];
+    if (!lock) continue;
+    let next: number | null = null;
+    for (let j = i + 1; j < events.length; j++) {
+      const x = events[j]!;
+      if (x.t === 'acquired' && x.lock === lock && x.w !== e.target) {
+        next = x.mono;
+        break;
+      }
+    }
+    out.push({ kind: 'net-partition', target: e.target, lock, at: e.mono, ms: next === null ? null : (next - e.mono) / 1000 });
+  }
+  return out;
 }
 
 // ---- table ---------------------------------------------------------------------------------------
@@ -336,7 +416,7 @@ async function main(): Promise<void> {
     // Re-run the checker over the histories of an earlier run (after a checker change).
     const file = join(resolve(a.recheck), 'summary.json');
     const summary = JSON.parse(readFileSync(file, 'utf8')) as { results: CellResult[] };
-    for (const r of summary.results) r.report = check(readHistory(r.dir), { detectionSlackMs: a.slack === undefined ? 0 : Number(a.slack) });
+    for (const r of summary.results) r.report = checkCell(r.dir, { detectionSlackMs: a.slack === undefined ? 0 : Number(a.slack) });
     writeFileSync(file, JSON.stringify(summary, null, 2));
     process.stdout.write(table(summary.results) + '\n');
     if (summary.results.some((r) => !r.report.ok)) process.exitCode = 1;
@@ -348,6 +428,26 @@ async function main(): Promise<void> {
     if (!DEPLOYMENTS[b]) throw new Error(`unknown backend "${b}" (known: ${Object.keys(DEPLOYMENTS).join(', ')})`);
   }
   const faultList = String(a.faults ?? 'pause,kill').split(',').filter((f) => f && f !== 'none') as FaultKind[];
+  for (const f of faultList) if (!ALL_FAULTS.includes(f)) throw new Error(`unknown fault "${f}" (known: ${ALL_FAULTS.join(', ')}, none)`);
+  const net = a.net === undefined ? (faultList.some(isNetFault) ? 'netns' : 'none') : String(a.net);
+  if (net !== 'netns' && net !== 'none') throw new Error(`--net must be netns or none, got ${net}`);
+  if (net === 'none' && faultList.some(isNetFault)) process.env[NETNS_ERROR_ENV] ??= '--net none: the workers share the runner\'s network namespace, no per-holder packet faults';
+  if (net === 'netns' && !process.env[NETNS_ENV] && !process.env[NETNS_ERROR_ENV]) {
+    // Re-execute inside a network namespace of our own (torture/netns.ts); the namespaces are
+    // deleted when it exits. If they cannot be made, say so and run here: the net-* faults are
+    // then reported as not run (unsupported), never pretended.
+    let why = netnsProblem();
+    if (!why) {
+      try {
+        process.exitCode = await runInHostNamespace(fileURLToPath(import.meta.url), process.argv.slice(2), ROOT);
+        return;
+      } catch (err) {
+        why = `cannot set up network namespaces: ${err instanceof Error ? err.message : String(err)}`;
+      }
+    }
+    process.stderr.write(`no per-worker network namespaces: ${why}\n`);
+    process.env[NETNS_ERROR_ENV] = why;
+  }
   const ttlMs = num(a.ttl, 1000, 'ttl');
   const base = {
     seconds: num(a.seconds, 20, 'seconds'),
@@ -362,11 +462,29 @@ async function main(): Promise<void> {
   const sets = a.each ? faultList.map((f) => [f]) : [faultList];
   const results: CellResult[] = [];
   const notRun: Array<{ backend: string; faults: string; why: string }> = [];
+  // Ctrl-C / SIGTERM: finish the current cell early (workers stopped, servers shut down, network
+  // namespaces removed), print what was measured, run no further cell. A second one exits at once.
+  const interrupt = new AbortController();
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (interrupt.signal.aborted) process.exit(130);
+    process.stderr.write(`${sig}: stopping after the current cell's cleanup (again to exit at once)\n`);
+    interrupt.abort();
+  };
+  for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(s, onSignal);
+  // Inside the host namespace our parent deletes the namespaces; if it dies, stop.
+  const parent = process.ppid;
+  const watch = process.env[NETNS_ENV] ? setInterval(() => process.ppid !== parent && interrupt.abort(), 1000) : undefined;
+  watch?.unref();
   for (const backend of backends) {
     for (const faults of sets) {
+      if (interrupt.signal.aborted) break;
       const dir = join(out, `${backend}--${faults.join('+') || 'none'}`);
       process.stderr.write(`${backend} × ${faults.join('+') || 'none'}: ${base.seconds} s, ${base.workers} workers, ${base.locks} locks, ttl ${ttlMs} ms\n`);
-      const r = await runCell({ ...base, backend, faults, dir });
+      const r = await runCell({ ...base, backend, faults, dir, netns: net === 'netns', signal: interrupt.signal }).catch((err: unknown) => {
+        if (interrupt.signal.aborted) return null;
+        throw err;
+      });
+      if (!r) break;
       if (r.notRun) {
         process.stderr.write(`  not run: ${r.skipped.join('; ')}\n`);
         notRun.push({ backend, faults: faults.join('+'), why: r.skipped.join('; ') });
@@ -379,8 +497,16 @@ async function main(): Promise<void> {
   }
   writeFileSync(join(out, 'summary.json'), JSON.stringify({ at: new Date().toISOString(), options: base, results, notRun }, null, 2));
   process.stdout.write(table(results) + '\n');
+  for (const n of notRun) process.stdout.write(`NOT RUN ${n.backend} × ${n.faults}: ${n.why}\n`);
   process.stdout.write(`histories and summary.json in ${out}\n`);
   if (results.some((r) => !r.report.ok)) process.exitCode = 1;
+  if (interrupt.signal.aborted) {
+    process.stdout.write('interrupted: the last cell is partial\n');
+    process.exitCode = 130;
+  }
+  // Our parent (which deletes the namespaces) died: do it ourselves.
+  const prefix = process.env[NETNS_ENV];
+  if (prefix && process.ppid !== parent) for (const ns of listNamespaces(prefix)) deleteNamespace(ns);
 }
 
 if (process.argv[1] && /run\.ts$/.test(process.argv[1])) {

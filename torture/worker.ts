@@ -8,7 +8,10 @@
  * unfenced cell shows what happens without it). Whether the signal had fired is logged.
  *
  * Spec: JSON in the TORTURE_SPEC environment variable (see WorkerSpec). Talks to the runner over
- * the fork IPC channel: tells it which lock it holds (so faults can target holders); `stop` ends it.
+ * the Node IPC channel (an 'ipc' stdio slot, also when started through `ip netns exec` in a network
+ * namespace of its own, torture/netns.ts): tells it which lock it holds (so faults can target
+ * holders); `stop` ends it. The IPC channel is a socketpair, not the network: a net-partition cuts
+ * the worker off from the store and the register, never from the runner.
  */
 import { createBackend } from '../lib/backends';
 import type { BackendConfig } from '../lib/backends/config';
@@ -35,7 +38,12 @@ export interface WorkerSpec {
 }
 
 /** Messages to the runner. */
-export type WorkerMessage = { t: 'held'; lock: string; fence: string } | { t: 'free'; lock: string } | { t: 'ready' };
+export type WorkerMessage =
+  | { t: 'held'; lock: string; fence: string }
+  /** The handle's signal fired: still in its critical section, but no longer the holder. */
+  | { t: 'lost'; lock: string; fence: string }
+  | { t: 'free'; lock: string }
+  | { t: 'ready' };
 
 /**
  * Builds the backend from its configuration, with backend-specific options where the factory
@@ -98,6 +106,7 @@ async function main(): Promise<void> {
     h.signal.addEventListener('abort', () => {
       const reason = (h.signal.reason as { reason?: string } | undefined)?.reason ?? String(h.signal.reason);
       log.log({ t: 'lost', lock, fence, reason });
+      send({ t: 'lost', lock, fence });
     });
     try {
       const r = await reg.read(lock, fence);

@@ -260,17 +260,19 @@ class ZooKeeperLockBackend implements LockBackend, RunStoreProvider, ReadWriteLo
     const owner = makeOwner(this.instance, o.owner);
     const data: LockdeckNodeData = { lockdeck: 1, owner: owner.id, host: owner.host, pid: owner.pid, instance: owner.instance };
     if (o.labels && Object.keys(o.labels).length) data.labels = o.labels;
-    const leaseStart = performance.now();
-    const deadline = o.waitMs === Infinity ? Infinity : leaseStart + o.waitMs;
+    const started = performance.now();
+    const deadline = o.waitMs === Infinity ? Infinity : started + o.waitMs;
     const node = await this.createContender(path, NODE_NAME[role], Buffer.from(JSON.stringify(data)));
+    let leaseStart: number;
     try {
       // The first look without the waiting machinery (promise, listeners, watch closures): most
       // acquisitions find nobody ahead. Anything unusual (an error, a blocker) goes to waitTurn.
+      const sent = performance.now();
       const first = await this.zk.getChildren(path).catch(() => null);
       const turn = first && turnOf(role, mutexContenders(first.children), node.slice(path.length + 1));
-      if (turn && turn !== 'gone' && !turn.blocker) return this.track(name, owner, node, o, leaseStart);
+      if (turn && turn !== 'gone' && !turn.blocker) return this.track(name, owner, node, o, sent);
       if (turn && turn !== 'gone' && o.waitMs === 0) throw new AcquireTimeoutError(name, 0);
-      await this.waitTurn(role, name, path, node, deadline, o);
+      leaseStart = await this.waitTurn(role, name, path, node, deadline, o);
     } catch (err) {
       await this.removeQuietly(node);
       throw err;
@@ -313,21 +315,26 @@ class ZooKeeperLockBackend implements LockBackend, RunStoreProvider, ReadWriteLo
    *   (Curator StandardLockInternalsDriver.getsTheLock with maxLeases 1);
    * - reader: no writer may be below us; we watch the lowest writer (Curator
    *   InterProcessReadWriteLock.readLockPredicate), so readers behind one writer all wake with it.
+   *
+   * Resolves with the moment our turn was proven (performance.now()), the start of the holder's
+   * local lease: the send time of the listing that showed nobody ahead, or the arrival of the
+   * blocker's delete event. Not the start of the wait: a waiter that waited longer than its TTL
+   * got a handle whose lease had already run out (found by the torture net-loss cells).
    */
-  private waitTurn(role: ContenderRole, name: string, path: string, node: string, deadline: number, o: AcquireOptions): Promise<void> {
+  private waitTurn(role: ContenderRole, name: string, path: string, node: string, deadline: number, o: AcquireOptions): Promise<number> {
     const mine = node.slice(path.length + 1);
-    return new Promise<void>((resolve, reject) => {
+    return new Promise<number>((resolve, reject) => {
       let settled = false;
       let timer: NodeJS.Timeout | undefined;
       let running = false;
       let again = false;
-      const finish = (err?: unknown) => {
+      const finish = (err?: unknown, provenAt = performance.now()) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
         o.signal?.removeEventListener('abort', onAbort);
         this.waiters.delete(waiter);
-        if (err === undefined) resolve();
+        if (err === undefined) resolve(provenAt);
         else reject(err);
       };
       const check = async (): Promise<void> => {
@@ -340,12 +347,13 @@ class ZooKeeperLockBackend implements LockBackend, RunStoreProvider, ReadWriteLo
         try {
           do {
             again = false;
+            const sent = performance.now();
             const { children } = await this.zk.getChildren(path);
             if (settled) return;
             const turn = turnOf(role, mutexContenders(children), mine);
             if (turn === 'gone') return finish(new BackendUnavailableError(`our contender node for "${name}" disappeared while waiting (session lost or deleted)`));
             const { blocker, onlyOne } = turn;
-            if (!blocker) return finish();
+            if (!blocker) return finish(undefined, sent);
             if (performance.now() >= deadline) return finish(new AcquireTimeoutError(name, o.waitMs));
             const pred = `${path}/${blocker.name}`;
             // Watch only the blocker (getData, as Curator does): its delete wakes us alone.
@@ -358,7 +366,12 @@ class ZooKeeperLockBackend implements LockBackend, RunStoreProvider, ReadWriteLo
           } while (again && !settled);
         } catch (err) {
           if (isConnectionLoss(err) && !settled) {
-            // Retried when the connection is back (onConnected kicks every waiter).
+            // A request that timed out on a connection that is still up (a slow or lossy link) will
+            // get no reconnect to kick us: look again now, or this waiter, once first in line, would
+            // hold the lock for nobody until its waitMs ran out (found by the torture net-loss
+            // cells: a lock stalled 9.5 s). Otherwise retried when the connection is back
+            // (onConnected kicks every waiter).
+            if (this.zk.isConnected()) setImmediate(() => void check());
             return;
           }
           finish(unavailable(err, `cannot acquire "${name}"`));
