@@ -7,10 +7,15 @@
  * round trips rather than the box's disk (a real deployment pays "RTT + fdatasync" per write,
  * etcd op-guide/performance.md).
  *
+ * Members can be SIGKILLed and restarted from their own data dir (EtcdMember.kill / restart): the
+ * torture runner's server-kill and member-kill. etcd appends every write to its WAL (and fdatasyncs
+ * it) before answering, so a crashed member that comes back has every write it acknowledged; tmpfs
+ * only makes the sync free — a process kill never loses page-cache data, only a host crash would.
+ *
  * As a command:  tsx scripts/etcd-server.ts [1|3] -- <command...>
  * runs <command> with LOCKDECK_TEST_ETCD_URL set (comma-separated endpoints for a cluster).
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,8 +25,26 @@ import { ensureBinary, freePort, stopper, waitForPort, type RunningServer } from
 export interface EtcdCluster extends RunningServer {
   /** Every member's client URL, for `endpoints`. */
   readonly endpoints: string[];
-  /** The members, each stoppable alone to test failover (`url` is that member's client URL). */
-  readonly members: RunningServer[];
+  /** The members, each stoppable (or killable and restartable) alone to test failover. */
+  readonly members: EtcdMember[];
+  /** Index in `members` of the current raft leader (maintenance Status API), or -1 if none answers. */
+  leaderIndex(): Promise<number>;
+}
+
+/**
+ * One member. `url` is its client URL. `process` is the current etcd process (a new one after
+ * `restart`).
+ */
+export interface EtcdMember extends RunningServer {
+  readonly peerPort: number;
+  /** SIGKILL (a crash: no graceful shutdown); the data dir stays. Resolves once the process is gone. */
+  kill(): Promise<void>;
+  /**
+   * Starts the member again on the same ports from the same data dir (its WAL and snapshot), as a
+   * restarted etcd would be: `--initial-cluster*` flags are ignored once the data dir holds a WAL.
+   * Resolves once `/health` is true (a leader exists and a quorum read went through).
+   */
+  restart(timeoutMs?: number): Promise<void>;
 }
 
 interface Member {
@@ -34,8 +57,13 @@ function dataRoot(): string {
   return existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
 }
 
-function spawnMember(self: Member, cluster: Member[], token: string): RunningServer {
+function exited(proc: ChildProcess): boolean {
+  return proc.exitCode !== null || proc.signalCode !== null;
+}
+
+function spawnMember(self: Member, cluster: Member[], token: string): EtcdMember {
   const bin = ensureBinary('etcd', 'etcd-server');
+  // One dir per member for its whole life: restart() reuses it, stop() removes it.
   const dir = mkdtempSync(join(dataRoot(), 'lockdeck-etcd-'));
   const host = '127.0.0.1';
   const clientUrl = `http://${host}:${self.clientPort}`;
@@ -52,9 +80,35 @@ function spawnMember(self: Member, cluster: Member[], token: string): RunningSer
     '--initial-cluster-token', token,
     '--logger', 'zap', '--log-level', 'error', '--log-outputs', join(dir, 'etcd.log'),
   ];
-  const proc = spawn(bin, args, { stdio: 'ignore' });
-  const stop = stopper(`etcd-${self.name}`, proc, dir);
-  return { name: `etcd-${self.name}`, host, port: self.clientPort, url: clientUrl, dir, process: proc, stop };
+  const name = `etcd-${self.name}`;
+  let proc = spawn(bin, args, { stdio: 'ignore' });
+  let stopped: Promise<void> | undefined;
+  const member: EtcdMember = {
+    name,
+    host,
+    port: self.clientPort,
+    peerPort: self.peerPort,
+    url: clientUrl,
+    dir,
+    get process() {
+      return proc;
+    },
+    kill: () =>
+      new Promise<void>((resolve) => {
+        if (exited(proc)) return resolve();
+        proc.once('exit', () => resolve());
+        proc.kill('SIGKILL');
+      }),
+    restart: async (timeoutMs = 30_000) => {
+      if (stopped) throw new Error(`${name} was stopped: its data dir is gone`);
+      if (!exited(proc)) throw new Error(`${name} is still running (pid ${proc.pid}): kill() it first`);
+      proc = spawn(bin, args, { stdio: 'ignore' });
+      await waitHealthy(member, timeoutMs);
+    },
+    // stopper() binds one process; the member may have been restarted since, so stop the current one.
+    stop: () => (stopped ??= stopper(name, proc, dir)()),
+  };
+  return member;
 }
 
 /**
@@ -78,6 +132,21 @@ async function waitHealthy(m: RunningServer, timeoutMs: number): Promise<void> {
   }
 }
 
+/**
+ * The member id and the leader id a member reports, through the gRPC gateway's JSON form of
+ * Maintenance.Status (etcd 3.4: POST /v3/maintenance/status; api/etcdserverpb/rpc.proto
+ * StatusResponse: header.member_id, leader; 64-bit ids as decimal strings).
+ */
+async function memberStatus(m: RunningServer): Promise<{ id: string; leader: string } | null> {
+  try {
+    const r = await fetch(`${m.url}/v3/maintenance/status`, { method: 'POST', body: '{}', signal: AbortSignal.timeout(1000) });
+    const body = (await r.json()) as { header?: { member_id?: string }; leader?: string };
+    return body.header?.member_id && body.leader ? { id: body.header.member_id, leader: body.leader } : null;
+  } catch {
+    return null;
+  }
+}
+
 async function startMembers(size: number): Promise<EtcdCluster> {
   const ms: Member[] = [];
   for (let i = 1; i <= size; i++) ms.push({ name: `m${i}`, clientPort: await freePort(), peerPort: await freePort() });
@@ -92,11 +161,21 @@ async function startMembers(size: number): Promise<EtcdCluster> {
   const first = members[0]!;
   const endpoints = members.map((m) => m.url);
   return {
-    ...first,
     name: size === 1 ? 'etcd' : 'etcd-cluster',
+    host: first.host,
+    port: first.port,
+    dir: first.dir,
+    get process() {
+      return first.process;
+    },
     url: endpoints.join(','),
     endpoints,
     members,
+    leaderIndex: async () => {
+      const st = await Promise.all(members.map((m) => (exited(m.process) ? null : memberStatus(m))));
+      const leader = st.find((s) => s && s.leader !== '0')?.leader;
+      return leader ? st.findIndex((s) => s?.id === leader) : -1;
+    },
     stop: async () => void (await Promise.all(members.map((m) => m.stop()))),
   };
 }

@@ -302,6 +302,13 @@ export class EtcdLockBackend implements LockBackend {
       else {
         if (o.waitMs === 0 && pred !== undefined) throw new AcquireTimeoutError(name, 0);
         provenAt = await this.waitTurn(name, key, myRev, pred === undefined ? null : { pred, rev: res.header.revision }, session, deadline, o);
+        // The handle's lease will count from the last keepalive that got through (below). After a
+        // wait in which keepalives were late or failed (server or member restart, a busy event
+        // loop), more than half of it may be gone: prove the lease alive now, rather than hand
+        // out a lock that expires in a few milliseconds.
+        if (performance.now() - Math.max(leaseStart, session.lastAliveAt) > o.ttlMs / 2 && !(await session.refresh())) {
+          throw new BackendUnavailableError(`lease ${session.hex} ended while waiting for "${name}"`);
+        }
       }
     } catch (err) {
       if (myRev) await this.deleteKey(key, myRev).catch(() => undefined);
@@ -313,7 +320,12 @@ export class EtcdLockBackend implements LockBackend {
       this.unreserve(session, name);
       throw err;
     }
-    return this.track(name, owner, key, myRev, session, o, leaseStart, provenAt);
+    // The handle's lease counts from the last keepalive of our lease that got through (its send
+    // time), not from the start of the call: a wait longer than the TTL would otherwise hand back
+    // a lock that has "expired" at birth (lost within milliseconds, its key deleted, the next
+    // waiter let in while we are already inside). Sound: etcd keeps the lease, and so our key,
+    // for at least its granted TTL (≥ ttlMs) after any keepalive it received.
+    return this.track(name, owner, key, myRev, session, o, Math.max(leaseStart, session.lastAliveAt), provenAt);
   }
 
   /**
@@ -466,6 +478,31 @@ export class EtcdLockBackend implements LockBackend {
     }
   }
 
+  /**
+   * Deletes our contender key after a failed release or a loss we learned of ourselves, retrying
+   * while etcd cannot be reached (a server or member restart): our session's keepalives would
+   * otherwise keep the key, and so the lock, alive for as long as this process keeps the session
+   * (seen by the torture runner: a release caught by `server-kill` left the lock taken for good).
+   * The name stays reserved on the session until the key is gone, so a new acquire of it here
+   * takes another session rather than reusing this key (which the delete would then remove).
+   */
+  private giveUp(key: string, createRev: string, session: Session, name: string): void {
+    let retryMs = 100;
+    const attempt = (): void => {
+      this.deleteKey(key, createRev).then(
+        () => this.unreserve(session, name),
+        () => {
+          // A dead session's lease ends by itself, taking the key with it; close() revokes them.
+          if (session.dead || this.closing) return this.unreserve(session, name);
+          const t = setTimeout(attempt, retryMs);
+          t.unref?.();
+          retryMs = Math.min(retryMs * 2, 2000);
+        },
+      );
+    };
+    attempt();
+  }
+
   /** Deletes our contender key if it is still the one we created. */
   private async deleteKey(key: string, createRev: string): Promise<void> {
     await this.client.kv.txn({
@@ -481,6 +518,7 @@ export class EtcdLockBackend implements LockBackend {
    */
   private track(name: string, owner: OwnerInfo, key: string, myRev: string, session: Session, o: AcquireOptions, leaseStart: number, provenAt: string): ManagedHandle {
     let releasedByUs = false;
+    let releaseFailed = false;
     let entry: Held;
     const guard = new HolderGuard(this.client, key, myRev, session);
     const handle = new ManagedHandle({
@@ -512,6 +550,7 @@ export class EtcdLockBackend implements LockBackend {
             // can have written it, and it holds no other lock of this name meanwhile.
             await this.client.kv.deleteRange({ key: enc(key) });
           } catch (err) {
+            releaseFailed = true;
             throw unavailable(err, `cannot release "${name}"`);
           }
         },
@@ -519,10 +558,10 @@ export class EtcdLockBackend implements LockBackend {
       onDone: () => {
         this.held.delete(entry);
         guard.stop();
-        // Lost by our own account (lease lapsed locally): give the key up, so the lock is free as
-        // soon as we have stopped believing in it.
-        if (!releasedByUs) void this.deleteKey(key, myRev).catch(() => undefined);
-        this.unreserve(session, name);
+        // Lost by our own account (lease lapsed locally), or a release that did not get through:
+        // give the key up, so the lock is free as soon as we have stopped believing in it.
+        if (!releasedByUs || releaseFailed) this.giveUp(key, myRev, session, name);
+        else this.unreserve(session, name);
       },
     });
     entry = { handle, key };
