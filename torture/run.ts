@@ -26,6 +26,9 @@
  *   --out DIR           histories + summary.json (default .lockdeck/torture/<time>)
  *   --slack MS          extra allowance of the loss-detection bound (default 0)
  *   --recheck DIR       re-run the checker over DIR's histories and print the table again
+ *   --repeat K          run every cell K times (fresh servers and workers each time) and print,
+ *                       after the per-run table, one line per cell summed over the K runs: the
+ *                       way to approach the reliability goal R1 (>= 100 runs x 60 s per cell)
  * Exit code 1 when any cell has a fence regression or a lost update with fencing.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -78,6 +81,8 @@ export interface CellResult {
   dir: string;
   /** No requested fault applies to this deployment: nothing ran. */
   notRun?: boolean;
+  /** 1-based run number with --repeat. */
+  run?: number;
   /** Workers ran in their own network namespaces. */
   netns?: boolean;
 }
@@ -365,7 +370,7 @@ export function table(results: CellResult[]): string {
   const rows = results.map((r) => {
     const x = r.report;
     return [
-      r.backend,
+      r.run ? `${r.backend} #${r.run}` : r.backend,
       r.faults.join('+') || 'none',
       Object.entries(r.injected).map(([k, v]) => `${k}×${v}`).join(' ') || '0',
       String(x.acquisitions),
@@ -378,6 +383,44 @@ export function table(results: CellResult[]): string {
       `${f1(x.lossDetection.p50Ms)}/${f1(x.lossDetection.maxMs)} (${x.lossDetection.late}, ${x.lossDetection.neverLearned})`,
       `${f1(x.liveness.maxMs)} (${f1(x.liveness.boundMs)})`,
       x.ok ? 'yes' : 'NO',
+    ];
+  });
+  const all = [head, ...rows];
+  const widths = head.map((_, i) => Math.max(...all.map((r) => r[i]!.length)));
+  const line = (r: string[]) => '| ' + r.map((c, i) => c.padEnd(widths[i]!)).join(' | ') + ' |';
+  return [line(head), '|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|', ...rows.map(line)].join('\n');
+}
+
+/**
+ * One line per backend × faults over every run of it (--repeat): runs, seconds, acquisitions and
+ * faults summed; the safety counts summed (they must stay 0); the overlap rate's range; the worst
+ * liveness. A single run can be lucky; this is what "0 in K runs" rests on.
+ */
+export function repeatTable(results: CellResult[]): string {
+  const groups = new Map<string, CellResult[]>();
+  for (const r of results) {
+    const k = `${r.backend}\u0000${r.faults.join('+') || 'none'}`;
+    groups.set(k, [...(groups.get(k) ?? []), r]);
+  }
+  const head = ['backend', 'faults', 'runs', 'seconds', 'acq', 'faults injected', 'overlap rate min–max', 'fenced lost', 'fence regr.', 'order viol.', 'never told', 'liveness max ms', 'all ok'];
+  const rows = [...groups.values()].map((rs) => {
+    const sum = (f: (x: CheckReport) => number) => rs.reduce((n, r) => n + f(r.report), 0);
+    const rates = rs.map((r) => r.report.overlaps.rate * 100);
+    const live = rs.map((r) => r.report.liveness.maxMs).filter((v): v is number => v !== null);
+    return [
+      rs[0]!.backend,
+      rs[0]!.faults.join('+') || 'none',
+      String(rs.length),
+      String(rs.reduce((n, r) => n + r.seconds, 0)),
+      String(sum((x) => x.acquisitions)),
+      String(rs.reduce((n, r) => n + Object.values(r.injected).reduce((a, b) => a + b, 0), 0)),
+      `${Math.min(...rates).toFixed(1)}–${Math.max(...rates).toFixed(1)}%`,
+      String(sum((x) => Math.max(x.lostUpdates.fenced, x.lostUpdates.fencedRegister ?? 0))),
+      String(sum((x) => x.fenceRegressions.count)),
+      String(sum((x) => x.fenceOrderViolations.count)),
+      String(sum((x) => x.lossDetection.neverLearned)),
+      live.length ? f1(Math.max(...live)) : '–',
+      rs.every((r) => r.report.ok) ? 'yes' : 'NO',
     ];
   });
   const all = [head, ...rows];
@@ -460,6 +503,7 @@ async function main(): Promise<void> {
   };
   const out = resolve(typeof a.out === 'string' ? a.out : join(ROOT, '.lockdeck', 'torture', new Date().toISOString().replace(/[:.]/g, '-')));
   const sets = a.each ? faultList.map((f) => [f]) : [faultList];
+  const repeat = Math.floor(num(a.repeat, 1, 'repeat'));
   const results: CellResult[] = [];
   const notRun: Array<{ backend: string; faults: string; why: string }> = [];
   // Ctrl-C / SIGTERM: finish the current cell early (workers stopped, servers shut down, network
@@ -475,11 +519,11 @@ async function main(): Promise<void> {
   const parent = process.ppid;
   const watch = process.env[NETNS_ENV] ? setInterval(() => process.ppid !== parent && interrupt.abort(), 1000) : undefined;
   watch?.unref();
-  for (const backend of backends) {
+  for (let run = 1; run <= repeat; run++) for (const backend of backends) {
     for (const faults of sets) {
       if (interrupt.signal.aborted) break;
-      const dir = join(out, `${backend}--${faults.join('+') || 'none'}`);
-      process.stderr.write(`${backend} × ${faults.join('+') || 'none'}: ${base.seconds} s, ${base.workers} workers, ${base.locks} locks, ttl ${ttlMs} ms\n`);
+      const dir = join(out, `${backend}--${faults.join('+') || 'none'}${repeat > 1 ? `--r${run}` : ''}`);
+      process.stderr.write(`${backend} × ${faults.join('+') || 'none'}${repeat > 1 ? ` (run ${run}/${repeat})` : ''}: ${base.seconds} s, ${base.workers} workers, ${base.locks} locks, ttl ${ttlMs} ms\n`);
       const r = await runCell({ ...base, backend, faults, dir, netns: net === 'netns', signal: interrupt.signal }).catch((err: unknown) => {
         if (interrupt.signal.aborted) return null;
         throw err;
@@ -487,9 +531,10 @@ async function main(): Promise<void> {
       if (!r) break;
       if (r.notRun) {
         process.stderr.write(`  not run: ${r.skipped.join('; ')}\n`);
-        notRun.push({ backend, faults: faults.join('+'), why: r.skipped.join('; ') });
+        if (run === 1) notRun.push({ backend, faults: faults.join('+'), why: r.skipped.join('; ') });
         continue;
       }
+      if (repeat > 1) r.run = run;
       results.push(r);
       for (const s of r.skipped) process.stderr.write(`  skipped ${s}\n`);
       for (const f of r.report.failures) process.stderr.write(`  FAILURE ${f}\n`);
@@ -497,6 +542,7 @@ async function main(): Promise<void> {
   }
   writeFileSync(join(out, 'summary.json'), JSON.stringify({ at: new Date().toISOString(), options: base, results, notRun }, null, 2));
   process.stdout.write(table(results) + '\n');
+  if (repeat > 1) process.stdout.write(`\nover ${repeat} runs per cell:\n${repeatTable(results)}\n`);
   for (const n of notRun) process.stdout.write(`NOT RUN ${n.backend} × ${n.faults}: ${n.why}\n`);
   process.stdout.write(`histories and summary.json in ${out}\n`);
   if (results.some((r) => !r.report.ok)) process.exitCode = 1;
