@@ -43,7 +43,8 @@
  * LockInfo.key: the mutex name (Go's prefix without the `/` it appends); single-key layouts: the
  * key. A lock is listed when its key lies under one of the configured `prefixes` (byte prefixes).
  */
-import { Etcd3, type IKeyValue, type IRangeResponse, type ITxnResponse, type Watcher } from 'etcd3';
+import { ConsecutiveBreaker, circuitBreaker, handleWhen } from 'cockatiel';
+import { Etcd3, isRecoverableError, type IKeyValue, type IRangeResponse, type ITxnResponse, type Watcher } from 'etcd3';
 
 import { AcquireTimeoutError, BackendUnavailableError, InvalidArgumentError, LockError, abortError } from '../../locks/errors';
 import { ManagedHandle } from '../../locks/handle';
@@ -187,6 +188,12 @@ export class EtcdLockBackend implements LockBackend {
       hosts: config.endpoints,
       // Unary calls are bounded; streams (watch, keepalive) are not.
       defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + timeout }),
+      // etcd3's default per-host breaker opens for 5 s after 3 failures: after a server restart
+      // every call was refused ~3 s longer than etcd was down (torture etcd × server-kill). Same
+      // breaker (cockatiel, as etcd3 itself uses), half-open after at most 1 s.
+      faultHandling: {
+        host: () => circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: Math.min(timeout, 1000), breaker: new ConsecutiveBreaker(3) }),
+      },
     });
     this.keeper = new LeaseKeeper(this.client, this.opTimeoutMs);
     this.watcher = new PrefixWatcher(this);
