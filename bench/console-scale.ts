@@ -128,6 +128,8 @@ const ROW_OBSERVER = `(() => {
   w.__seen = {};
   w.__gone = {};
   w.__firstRowAt = null;
+  w.__countN = 0;
+  w.__countAt = null;
   const SEL = '${ROW_SELECTOR}';
   const visit = (el, into, at) => {
     const key = el.getAttribute('data-lock-key');
@@ -143,18 +145,35 @@ const ROW_OBSERVER = `(() => {
   new MutationObserver((records) => {
     const at = performance.timeOrigin + performance.now();
     let added = false;
+    // Row elements recycled for another lock (components/locks/lock-window.tsx): per element, the
+    // lock it showed before this batch (old attribute values) left, the one it shows now entered.
+    const reused = new Map();
     for (const r of records) {
       if (r.type === 'childList') {
         r.addedNodes.forEach((n) => scan(n, w.__seen, at));
         r.removedNodes.forEach((n) => scan(n, w.__gone, at));
         added = added || r.addedNodes.length > 0;
       } else if (r.type === 'attributes' && r.target.matches(SEL)) {
-        // A virtualised row element reused for another lock.
-        visit(r.target, w.__seen, at);
+        const old = reused.get(r.target) || {};
+        if (!(r.attributeName in old)) old[r.attributeName] = r.oldValue;
+        reused.set(r.target, old);
       }
     }
+    reused.forEach((old, el) => {
+      const key = 'data-lock-key' in old ? old['data-lock-key'] : el.getAttribute('data-lock-key');
+      const backend = 'data-backend' in old ? old['data-backend'] : el.getAttribute('data-backend');
+      const before = backend + '\\n' + key;
+      const now = el.getAttribute('data-backend') + '\\n' + el.getAttribute('data-lock-key');
+      if (before === now) return;
+      if (key !== null && !(before in w.__gone)) w.__gone[before] = at;
+      visit(el, w.__seen, at);
+    });
     if (added && w.__firstRowAt === null && document.querySelector(SEL)) w.__firstRowAt = performance.now();
-  }).observe(document, { childList: true, subtree: true, attributes: true, attributeFilter: ['data-lock-key'] });
+    // The count above the table, each time its number changes: the last one is the whole list.
+    const c = document.querySelector('[data-testid="lock-count"]');
+    const n = c ? Number((/([\\d,]+) held lock/.exec(c.textContent || '') || ['', ''])[1].replace(/,/g, '')) : 0;
+    if (n > 0 && n !== w.__countN) { w.__countN = n; w.__countAt = performance.now(); }
+  }).observe(document, { childList: true, subtree: true, characterData: true, attributes: true, attributeOldValue: true, attributeFilter: ['data-lock-key', 'data-backend'] });
 })();`;
 
 /** A static page shaped like the lock table: a 900 px scrolling region of `n` 36 px rows. */
@@ -289,6 +308,9 @@ export async function consoleScale(ctx: BenchContext): Promise<void> {
       // takes on a loaded 2-core box (see the log line above): raised, so the time is measured
       // instead of turning into 503s. BENCHMARKS.md reports it.
       LOCKDECK_BACKEND_TIMEOUT_MS: '30000',
+      // Trial runs only: BENCH_CONSOLE_RECONCILE_MS=600000 takes the hub's periodic re-listing of
+      // every backend (default every 5 s) out of the /api/locks timings, to see its share of the tail.
+      ...(process.env.BENCH_CONSOLE_RECONCILE_MS ? { LOCKDECK_RECONCILE_INTERVAL_MS: process.env.BENCH_CONSOLE_RECONCILE_MS } : {}),
     },
     readyTimeoutMs: 90_000,
   });
@@ -343,6 +365,24 @@ export async function consoleScale(ctx: BenchContext): Promise<void> {
     await libList[ep]();
   }
   const rssAfterFirst = treeRssMiB(serverPid);
+  // The page's first screenful (components/locks/locks-data.ts): 200 rows in the table's order from
+  // the event hub's state, against a fresh listing cut to 200 (the same order).
+  const firstPage: { live: number[]; fresh: number[]; serverTiming: string[]; source: string } = { live: [], fresh: [], serverTiming: [], source: '' };
+  for (let i = 0; i < 8; i++) {
+    for (const [name, path] of [['live', '/api/locks?limit=200&sort=key&source=live'], ['fresh', '/api/locks?limit=200&sort=key']] as const) {
+      const a = nowMs();
+      const r = await server.fetch(path, { token: OP });
+      const j = (await r.json()) as { source?: string; locks?: unknown[] };
+      firstPage[name].push(nowMs() - a);
+      if (name === 'live') {
+        firstPage.source = `${j.source ?? 'backends'}, ${j.locks?.length ?? 0} rows`;
+        firstPage.serverTiming.push(r.headers.get('server-timing') ?? '');
+      }
+    }
+  }
+  ctx.log(
+    `console/scale: first page (200 rows) p50 ${ms(median(firstPage.live))} from the hub (${firstPage.source}; ${firstPage.serverTiming.slice(0, 3).join(' | ')}), ${ms(median(firstPage.fresh))} from a fresh listing`,
+  );
   ctx.log(`console/scale: first answers ${JSON.stringify(firstAnswers)}; RSS idle ${rssIdle} MiB, after first listings ${rssAfterFirst} MiB`);
 
   const ROUNDS = ctx.scale < 1 ? 2 : 4;
@@ -383,12 +423,22 @@ export async function consoleScale(ctx: BenchContext): Promise<void> {
 
   // First rows: a few fresh navigations, each measured in the page from navigation start.
   const LOADS = scaled(ctx, 3, 2);
-  const loads: { firstRows: number; fcp: number | null; listMs: number | null; countText: string }[] = [];
+  const loads: { lists: string; firstRows: number; completeAt: number; completeN: number; fcp: number | null; listMs: number | null; countText: string }[] = [];
   let scrollPage: Page | undefined;
   for (let i = 0; i < LOADS; i++) {
     const page = await context.newPage();
+    const problems: string[] = [];
+    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+    page.on('response', (r) => {
+      if (!r.ok() && r.url().includes('/api/')) problems.push(`HTTP ${r.status()} ${r.url()}`);
+    });
     await page.goto(`${server.url}/locks?sort=key`, { waitUntil: 'domcontentloaded', timeout: 60_000 });
-    const h = await page.waitForFunction(() => (window as unknown as { __firstRowAt: number | null }).__firstRowAt, null, { timeout: 60_000, polling: 50 });
+    const h = await page
+      .waitForFunction(() => (window as unknown as { __firstRowAt: number | null }).__firstRowAt, null, { timeout: 60_000, polling: 50 })
+      .catch(async (err: unknown) => {
+        const said = await page.getByTestId('lock-count').textContent().catch(() => null);
+        throw new Error(`no lock row 60 s after navigation; the page says "${said}"; ${problems.join('; ') || 'no page errors'}`, { cause: err });
+      });
     const firstRows = (await h.jsonValue()) as number;
     await page.locator(ROW_SELECTOR).first().waitFor({ state: 'visible', timeout: 10_000 });
     const m = await page.evaluate(() => {
@@ -396,15 +446,29 @@ export async function consoleScale(ctx: BenchContext): Promise<void> {
       const list = performance.getEntriesByType('resource').find((e) => e.name.includes('/api/locks')) as PerformanceResourceTiming | undefined;
       return { fcp, listMs: list ? list.responseEnd - list.startTime : null };
     });
+    // The whole list: the count reaches every seeded lock, or (a truncated listing) stops changing for 3 s.
+    const full = 2 * PER_BACKEND;
+    const done = await page.waitForFunction(
+      `(() => { const w = window; return w.__countN === ${full} || (w.__countN > 0 && performance.now() - w.__countAt > 3000) ? { at: w.__countAt, n: w.__countN } : null; })()`,
+      null,
+      { timeout: 60_000, polling: 50 },
+    );
+    const complete = (await done.jsonValue()) as { at: number; n: number };
+    const lists = (await page.evaluate(
+      `performance.getEntriesByType('resource').filter((e) => e.name.includes('/api/locks')).map((e) => new URL(e.name).search + ' ' + Math.round(e.responseEnd - e.startTime) + ' ms ' + Math.round(e.encodedBodySize / 1000) + ' kB').join(', ')`,
+    )) as string;
     const countText = (await page.getByTestId('lock-count').textContent({ timeout: 10_000 })) ?? '';
-    loads.push({ firstRows, fcp: m.fcp, listMs: m.listMs, countText: countText.trim() });
+    loads.push({ lists, firstRows, completeAt: complete.at, completeN: complete.n, fcp: m.fcp, listMs: m.listMs, countText: countText.trim() });
     if (i < LOADS - 1) await page.close();
     else scrollPage = page;
   }
   const firstRowsS = summarize(loads.map((l) => l.firstRows));
   const fcps = loads.map((l) => l.fcp).filter((x): x is number => x !== null);
   const fcpS = summarize(fcps);
-  ctx.log(`console/scale: first rows p50 ${ms(firstRowsS.p50)} after navigation (FCP ${ms(fcpS.p50)}); count "${loads[0]?.countText}"`);
+  const completeS = summarize(loads.map((l) => l.completeAt));
+  ctx.log(
+    `console/scale: first rows p50 ${ms(firstRowsS.p50)} after navigation (FCP ${ms(fcpS.p50)}); whole list p50 ${ms(completeS.p50)} (${loads.map((l) => `${l.firstRows.toFixed(0)}/${l.completeAt.toFixed(0)} ms, ${l.completeN}`).join('; ')}); count "${loads[0]?.countText}"`,
+  );
 
   await sleep(500); // let the page settle after its first listing
   const FRAMES = scaled(ctx, 300, 60);
@@ -422,6 +486,8 @@ export async function consoleScale(ctx: BenchContext): Promise<void> {
   );
 
   // ---------------------------------------------------------------- live updates
+  // BENCH_CONSOLE_LIVE=0 leaves this part out (trial runs of the first-rows and scroll figures).
+  const skipLive = process.env.BENCH_CONSOLE_LIVE === '0';
   const ns = `bench-live-${randomBytes(3).toString('hex')}`;
   const page = await context.newPage();
   await page.goto(`${server.url}/locks?q=${ns}`, { waitUntil: 'domcontentloaded', timeout: 60_000 });
@@ -434,7 +500,7 @@ export async function consoleScale(ctx: BenchContext): Promise<void> {
   const appLocal = createSqliteBackend({ ...localCfg, id: 'app-local' });
   ctx.defer(() => appCache.close());
   ctx.defer(() => appLocal.close());
-  const N = scaled(ctx, 100, 20);
+  const N = skipLive ? 0 : scaled(ctx, 100, 20);
   // Warm both clients (connections, scripts) on keys outside the filter.
   for (const b of [appCache, appLocal]) await (await b.tryAcquire(`warm/${ns}`, { ttlMs: 10_000, autoRenew: false }))?.release();
   const cal0 = await calibrate(page);
@@ -540,6 +606,16 @@ export async function consoleScale(ctx: BenchContext): Promise<void> {
       note: `${loads.length} loads: ${loads.map((l) => l.firstRows.toFixed(0)).join(', ')} ms; listing fetch in page ${loads.map((l) => (l.listMs === null ? '—' : l.listMs.toFixed(0))).join(', ')} ms; page says "${loads[0]?.countText}"`,
     },
     {
+      section: S, figure: '/api/locks first page (200 rows, sort=key, source=live) p50', value: median(firstPage.live), unit: 'ms', baseline: `fresh listing cut to 200 p50 ${ms(median(firstPage.fresh))}`,
+      ratio: median(firstPage.live) / median(firstPage.fresh), target: '—', verdict: 'info',
+      note: `n=${firstPage.live.length}; ${firstPage.source}; Server-Timing ${firstPage.serverTiming[0] ?? '—'}`,
+    },
+    {
+      section: S, figure: 'browser: whole list shown after navigation p50', value: completeS.p50, unit: 'ms', baseline: `first rows p50 ${ms(firstRowsS.p50)}`,
+      ratio: completeS.p50 / firstRowsS.p50, target: '—', verdict: 'info',
+      note: `${loads.length} loads: ${loads.map((l) => `${l.completeAt.toFixed(0)} ms (${l.completeN.toLocaleString('en-US')} locks counted)`).join(', ')}; of ${(2 * PER_BACKEND).toLocaleString('en-US')} held; /api/locks requests by the page: ${loads.map((l) => l.lists || 'none').join(' | ')}`,
+    },
+    {
       section: S, figure: 'browser: scroll frame time, static page of plain rows (floor)', value: floor.frames.p50, unit: 'ms', baseline: `idle frame p50 ${ms(floor.idle.p50)}`,
       ratio: floor.frames.p50 / floor.idle.p50, target: '—', verdict: 'baseline',
       note: `p95 ${ms(floor.p95)}, dropped ${floor.droppedPct.toFixed(1)} % of display intervals`,
@@ -576,7 +652,7 @@ export async function consoleScale(ctx: BenchContext): Promise<void> {
       note: `p99 ${ms(goneS.p99)}, n=${goneS.n}`,
     },
   );
-  ctx.rows.push(...rows);
+  ctx.rows.push(...(skipLive ? rows.filter((r) => !r.figure.startsWith('live:')) : rows));
   ctx.details.consoleScale = {
     perBackend: PER_BACKEND, seedMs: { redis: sc.ms, sqlite: sl.ms }, firstAnswers,
     api: Object.fromEntries((Object.keys(endpoints) as Ep[]).map((ep) => [ep, { api: summarize(api[ep].flat()), lib: summarize(lib[ep].flat()) }])),

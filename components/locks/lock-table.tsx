@@ -4,13 +4,13 @@ import { memo } from 'react';
 import Link from 'next/link';
 
 import { Button } from '@/components/ui/button';
-import { WindowedTable } from '@/components/ui/windowed-table';
 import { useServerNow } from '@/lib/client/clock';
 import { liveHealth, lockHref, type SortDir, type SortKey } from '@/lib/client/locks';
 import type { LockInfo } from '@/lib/client/types';
 import { cn } from '@/lib/utils';
 
 import { HealthLabel } from './health-badge';
+import { LockWindow } from './lock-window';
 import { ElapsedText, TtlText } from './time-cells';
 
 export const ROW_HEIGHT = 36;
@@ -43,7 +43,7 @@ function template(canRelease: boolean): string {
 
 /**
  * Every lock that passes the filters, one windowed table (only the rows in view are in the DOM,
- * so 10,000 locks scroll like 50). Sortable columns are buttons in their headers with
+ * recycled as they scroll: lock-window.tsx, so 20,000 locks scroll like 50). Sortable columns are buttons in their headers with
  * `aria-sort`; the row's key links to the lock's page; operators get a release button per row.
  */
 export function LockTable({
@@ -72,7 +72,7 @@ export function LockTable({
   const cols = canRelease ? [...COLUMNS, ACTION] : COLUMNS;
   const grid = template(canRelease);
   return (
-    <WindowedTable
+    <LockWindow
       label="Held locks"
       rowCount={locks.length}
       rowHeight={ROW_HEIGHT}
@@ -80,7 +80,10 @@ export function LockTable({
       className={className}
       scrollResetKey={scrollResetKey}
       header={
-        <div role="row" aria-rowindex={1} className="grid border-b border-border bg-muted/95 text-xs font-medium text-muted-foreground backdrop-blur" style={{ gridTemplateColumns: grid }}>
+        // Opaque, without a backdrop blur: a blurred backdrop is filtered again on every scrolled
+        // frame; in Chromium without GPU rasterisation, 20,000 rows scrolled 12 a frame dropped
+        // 16-17 % of frames without it against 21-41 % with it (same page, CSS override).
+        <div role="row" aria-rowindex={1} className="grid border-b border-border bg-muted text-xs font-medium text-muted-foreground" style={{ gridTemplateColumns: grid }}>
           {cols.map((c) => {
             const active = c.sort !== undefined && c.sort === sort;
             return (
@@ -108,8 +111,9 @@ export function LockTable({
           })}
         </div>
       }
-      renderRow={(i) => (
-        <LockRow key={`${locks[i]!.backend}\n${locks[i]!.key}`} lock={locks[i]!} index={i} now={now} grid={grid} canRelease={canRelease} onRelease={onRelease} />
+      renderRow={(i, slot) => (
+        // Keyed by slot, not by lock: see lock-window.tsx (rows are recycled while scrolling).
+        <LockRow key={slot} lock={locks[i]!} index={i} now={now} grid={grid} canRelease={canRelease} onRelease={onRelease} />
       )}
     />
   );

@@ -27,11 +27,12 @@ import {
   type LockFilters,
   type SortKey,
 } from '@/lib/client/locks';
-import { backendsQuery, locksQuery } from '@/lib/client/queries';
+import { backendsQuery } from '@/lib/client/queries';
 import { useCanRelease } from '@/lib/client/session';
 import type { LockInfo } from '@/lib/client/types';
 
 import { ForceReleaseDialog } from './force-release-dialog';
+import { useLocksData } from './locks-data';
 import { LockTable, ROW_HEIGHT } from './lock-table';
 
 /**
@@ -53,24 +54,36 @@ export function LocksView() {
     [filters, pathname, router],
   );
 
-  const locksQ = useQuery(locksQuery());
   const backendsQ = useQuery(backendsQuery());
   const canRelease = useCanRelease();
   const conn = useConnection();
   const [releasing, setReleasing] = useState<LockInfo | null>(null);
+  // The whole list (the stream's snapshot) and, until it is there, the first screenful.
+  const { locksQ, first } = useLocksData(conn, filters.sort, filters.dir);
 
   // Filtering 10,000 locks on every keystroke is cheap, but let typing win over re-rendering.
   const deferred = useDeferredValue(filters);
   const state = locksQ.data;
-  const { rows, formats } = useMemo(() => {
-    if (!state) return { rows: [] as LockInfo[], formats: [] as string[] };
+  const { rows, formats, present } = useMemo(() => {
+    const source = state ? state.locks : first ? first.locks : null;
+    if (!source) return { rows: [] as LockInfo[], formats: [] as string[], present: new Set<string>() };
     const now = serverNow();
     const f = new Set<string>();
-    for (const l of state.locks.values()) f.add(l.format);
-    return { rows: sortLocks(filterLocks(state.locks.values(), deferred, now), deferred.sort, deferred.dir, now), formats: [...f].sort() };
-  }, [state, deferred]);
+    const b = new Set<string>();
+    for (const l of source.values()) {
+      f.add(l.format);
+      b.add(l.backend);
+    }
+    // About 5 ms for 20,000 locks (Map copy in live-state.ts, filter and sort; measured in V8), once
+    // per batch of stream events (at most one per 50 ms), never per scrolled frame.
+    return { rows: sortLocks(filterLocks(source.values(), deferred, now), deferred.sort, deferred.dir, now), formats: [...f].sort(), present: b };
+  }, [state, first, deferred]);
 
   const total = state?.locks.size ?? 0;
+  const preview = !state && first !== null;
+  // The first screenful is shown when it has rows to show (a filter that matches none of its 200
+  // says nothing about the whole list) or when there are no locks at all.
+  const showPreview = preview && (rows.length > 0 || (first.locks.length === 0 && !hasActiveFilters(filters)));
   const backendIds = backendsQ.data?.map((b) => b.id) ?? [...new Set(rows.map((r) => r.backend))];
   const filtered = hasActiveFilters(filters);
 
@@ -85,7 +98,10 @@ export function LocksView() {
         <div>
           <h1 className="text-2xl font-semibold tracking-tight">Locks</h1>
           <p className="text-sm text-muted-foreground" aria-live="polite" aria-atomic="true" data-testid="lock-count">
-            {state ? (
+            {preview ? (
+              // Not "N held locks": that is said once the whole list is here.
+              <>Loading {first.total !== undefined ? `${formatCount(first.total)} locks` : 'every lock'}; the first {formatCount(first.locks.length)} are shown…</>
+            ) : state ? (
               filtered ? (
                 <>
                   <span className="font-medium text-foreground">{formatCount(rows.length)}</span> of {formatCount(total)} held locks match
@@ -113,13 +129,20 @@ export function LocksView() {
         </Callout>
       )}
       {state?.unavailable.map((u) => (
-        <Callout key={u.backend} tone="danger" role="alert" title={`Backend “${u.backend}” is down: its locks are not shown`} data-testid="backend-down">
+        <Callout
+          key={u.backend}
+          tone="danger"
+          role="alert"
+          title={present.has(u.backend) ? `Backend “${u.backend}” is down: its locks are shown as last seen` : `Backend “${u.backend}” is down: its locks are not shown`}
+          data-testid="backend-down"
+        >
           <span className="font-mono text-xs break-all">{u.error}</span>
         </Callout>
       ))}
       {state?.truncated && (
         <Callout tone="warning" title="Not every lock is listed">
-          The console lists at most 10,000 locks at a time and there are more. Filter by backend to see the rest of one store.
+          The console lists at most 10,000 locks per backend, and a backend holds more: the ones past that are not shown.
+          Narrow the configured key patterns or roots of that backend to see them.
         </Callout>
       )}
       {clockOffset().measured && Math.abs(clockOffset().offsetMs) > 5000 && (
@@ -130,7 +153,7 @@ export function LocksView() {
       )}
 
       <div className="overflow-hidden rounded-lg border border-border bg-card shadow-xs">
-        {locksQ.isPending ? (
+        {!state && !showPreview && !locksQ.isError ? (
           <LoadingRows />
         ) : locksQ.isError && !state ? (
           <div className="p-4">

@@ -62,6 +62,8 @@ export class EventHub {
   private readonly streamClosers = new Set<() => void>();
   private readonly watches = new Map<string, Unsubscribe>();
   private readonly known = new Map<string, Map<string, LockInfo>>();
+  /** Backends whose `known` map was filled by a complete listing (seed or reconcile). */
+  private readonly learned = new Set<string>();
   /** performance.now() of the last pushed change per `backend\nkey`. */
   private readonly touched = new Map<string, number>();
   /** Last status seen per backend (absent: none yet). */
@@ -90,6 +92,16 @@ export class EventHub {
     void this.reconcile({ quiet: true });
     this.reconcileTimer = setInterval(() => void this.reconcile({ quiet: false }), getTuning().reconcileIntervalMs);
     this.reconcileTimer.unref();
+  }
+
+  /**
+   * The locks of backend `id` as the hub knows them now (what a stream client shows), or null
+   * before a listing has taught it that backend. For `GET /api/locks?source=live`.
+   */
+  liveLocks(id: string): Iterable<LockInfo> | null {
+    this.ensureStarted();
+    const m = this.known.get(id);
+    return m && this.learned.has(id) ? m.values() : null;
   }
 
   /** Adds a stream client. */
@@ -135,6 +147,7 @@ export class EventHub {
       const map = this.known.get(id) ?? new Map<string, LockInfo>();
       for (const l of locks) if (!this.touchedSince(id, l.key, started)) map.set(l.key, publicLock(l, id));
       this.known.set(id, map);
+      this.learned.add(id);
     } catch {
       // The next reconcile or status change tries again.
     }
@@ -144,6 +157,8 @@ export class EventHub {
     this.publish({ kind: 'backend', status: s });
     const wasDown = this.lastUp.get(s.id) === false;
     this.lastUp.set(s.id, s.status === 'up');
+    // What it knew may be out of date once the store comes back: the next listing re-teaches it.
+    if (s.status !== 'up') this.learned.delete(s.id);
     // Only after an outage (or a watch that could not be opened): re-opening a healthy watch
     // would leave a gap of its own.
     if (s.status === 'up' && (wasDown || !this.watches.has(s.id)) && !this.closedFlag) {
@@ -324,6 +339,7 @@ export class EventHub {
         this.sample(id, l.key, l.waiters.length, now);
       }
     }
+    this.learned.add(id);
     if (locks.length >= RECONCILE_LIMIT) return; // a cut listing says nothing about what is gone
     for (const [key, prev] of [...known]) {
       if (seen.has(key) || this.touchedSince(id, key, started)) continue;
@@ -372,6 +388,28 @@ export interface PingEvent {
   heartbeatMs: number;
 }
 
+/** Locks per `data:` line of a snapshot (about 200 kB of JSON). */
+const SNAPSHOT_CHUNK_LOCKS = 500;
+
+/**
+ * The `snapshot` event, its locks a chunk per `data:` line, with a turn of the event loop between
+ * chunks: 20,000 locks are 8.6 MB of JSON, which serialised at once held the server's event loop
+ * for a few hundred ms on a busy box (a page's first-screenful request, other streams and the
+ * watches waited behind it), and sat in memory as one string plus its bytes. The lines join with
+ * a newline (the event-stream format joins `data:` lines so), which is whitespace between JSON
+ * array elements: clients parse the same object as before.
+ */
+async function sendSnapshot(send: (text: string) => void, snapshot: SnapshotEvent, isOpen: () => boolean): Promise<void> {
+  const { locks, ...rest } = snapshot;
+  send('event: snapshot\ndata: {"locks":[\n');
+  for (let i = 0; i < locks.length && isOpen(); i += SNAPSHOT_CHUNK_LOCKS) {
+    if (i > 0) await new Promise((r) => setImmediate(r));
+    const part = JSON.stringify(locks.slice(i, i + SNAPSHOT_CHUNK_LOCKS)).slice(1, -1);
+    send(`data: ${part}${i + SNAPSHOT_CHUNK_LOCKS < locks.length ? ',' : ''}\n`);
+  }
+  send(`data: ],${JSON.stringify(rest).slice(1)}\n\n`);
+}
+
 function frame(event: string, data: unknown): string {
   // JSON never contains a raw newline, so one `data:` line per event is enough.
   return `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
@@ -416,11 +454,15 @@ export function eventStream(signal: AbortSignal): ReadableStream<Uint8Array> {
           else send(frame(e.event.type, e.event));
         };
         let pending: StreamEvent[] | null = [];
+        // While the snapshot's lines are being written nothing else may be (a ping between two
+        // `data:` lines would end up inside the snapshot event); changes wait in `pending`.
+        let writingSnapshot = false;
         const unsubscribe = hub.subscribe((e) => (pending ? pending.push(e) : sendEvent(e)));
         const heartbeatMs = getTuning().heartbeatMs;
         // A comment for proxies, and a `ping` the browser sees: the server clock (its offset) and
         // proof that the stream is alive (no ping for a few periods: reconnect).
         const heartbeat = setInterval(() => {
+          if (writingSnapshot) return;
           const now = Date.now();
           send(`: heartbeat ${now}\n\n${frame('ping', { now, heartbeatMs } satisfies PingEvent)}`);
         }, heartbeatMs);
@@ -446,8 +488,15 @@ export function eventStream(signal: AbortSignal): ReadableStream<Uint8Array> {
 
         send('retry: 3000\n\n');
         void (async () => {
-          const [list, backends] = await Promise.all([listLocks({ limit: RECONCILE_LIMIT }), Promise.resolve(getRegistry().statuses())]);
-          send(frame('snapshot', { ...list, backends, heartbeatMs } satisfies SnapshotEvent));
+          // Up to RECONCILE_LIMIT locks per backend (not for all of them together): two full
+          // backends are 20,000 rows, as the browser's table shows them.
+          const [list, backends] = await Promise.all([listLocks({ limit: RECONCILE_LIMIT, perBackend: true }), Promise.resolve(getRegistry().statuses())]);
+          writingSnapshot = true;
+          try {
+            await sendSnapshot(send, { ...list, backends, heartbeatMs }, () => open);
+          } finally {
+            writingSnapshot = false;
+          }
           const queued = pending ?? [];
           pending = null;
           for (const e of queued) sendEvent(e);

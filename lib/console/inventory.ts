@@ -11,6 +11,7 @@ import 'server-only';
  * - Every lock passes {@link publicLock}: the backend is named by its config id, health agrees
  *   with the expiry, and `meta` carries only small scalar facts, never a holder's secret.
  */
+import { sortLocks, type SortDir, type SortKey } from '../client/locks';
 import { HttpError } from './http';
 import { formatLabel, getMetrics } from './metrics';
 import { getRegistry } from './registry';
@@ -28,12 +29,57 @@ export interface LockList {
   unavailable: Array<{ backend: string; error: string }>;
   /** True when `limit` cut the list (added to the contract). */
   truncated: boolean;
+  /**
+   * Locks there were before `limit` cut the list (added to the contract), so a first page can say
+   * how many the whole list holds. A backend over the per-backend bound counts as its bound.
+   */
+  total?: number;
+  /**
+   * Where the answer came from (added to the contract): absent or `"backends"` for a listing made
+   * for this request; `"live"` for the event hub's current state (`source=live`, see
+   * {@link listLiveLocks}).
+   */
+  source?: 'backends' | 'live';
 }
 
 /** `meta` keys that would carry a holder's secret under some layout; never sent. */
 const SECRET_META = /^(token|holdertoken|value|rawvalue|secret|password|lockvalue)$/i;
 const MAX_META_ENTRIES = 32;
 const MAX_META_TEXT = 512;
+
+/** Locks serialised per chunk of a streamed listing (about 200 kB of JSON). */
+const JSON_CHUNK_LOCKS = 500;
+
+/**
+ * A listing as a JSON response whose `locks` array is serialised and sent a chunk at a time, as
+ * the client reads it: the same bytes as `JSON.stringify(list)`, but 10,000 locks (4.3 MB) never
+ * sit in memory as one string plus its UTF-8 copy, and the event loop is not held for the whole
+ * serialisation at once (other requests and the event stream get turns between chunks).
+ */
+export function lockListResponse(list: LockList, headers: Record<string, string> = {}): Response {
+  const { now, locks, ...rest } = list;
+  const encoder = new TextEncoder();
+  // `{"now":…,"locks":[` + chunks + `],…rest}`; `rest` always has `unavailable` and `truncated`.
+  const head = `{"now":${JSON.stringify(now)},"locks":[`;
+  const tail = `],${JSON.stringify(rest).slice(1)}`;
+  let i = 0;
+  const body = new ReadableStream<Uint8Array>({
+    start(controller) {
+      controller.enqueue(encoder.encode(head));
+    },
+    pull(controller) {
+      if (i >= locks.length) {
+        controller.enqueue(encoder.encode(tail));
+        controller.close();
+        return;
+      }
+      const part = JSON.stringify(locks.slice(i, i + JSON_CHUNK_LOCKS));
+      controller.enqueue(encoder.encode((i === 0 ? '' : ',') + part.slice(1, -1)));
+      i += JSON_CHUNK_LOCKS;
+    },
+  });
+  return new Response(body, { status: 200, headers: { 'Content-Type': 'application/json', 'Cache-Control': 'no-store', ...headers } });
+}
 
 /** The lock as the API may show it. See the module comment. */
 export function publicLock(l: LockInfo, backendId: string): LockInfo {
@@ -66,18 +112,52 @@ export interface ListOptions {
   /** Case-insensitive plain-text substring of the key. */
   q?: string;
   limit?: number;
+  /**
+   * The order before `limit` cuts (the table's sorts, lib/client/locks.ts): a first page then
+   * holds the rows the table shows first. Absent: backend id, then key. With a sort, every
+   * backend is listed up to {@link MAX_LIST_LIMIT}, because any lock may sort first.
+   */
+  sort?: SortKey;
+  dir?: SortDir;
+  /**
+   * `limit` bounds each backend rather than the merged list (the event stream's snapshot: 10,000
+   * locks per backend, so two full backends are 20,000 rows, not the first 10,000 of them).
+   */
+  perBackend?: boolean;
+}
+
+/** Sorts (in place) and cuts a merged list the way {@link ListOptions} says. */
+function finish(all: LockInfo[], opts: ListOptions, limit: number, unavailable: LockList['unavailable'], backendOver: boolean): LockList {
+  const now = Date.now();
+  if (opts.sort) sortLocks(all, opts.sort, opts.dir ?? 'asc', now);
+  else all.sort(byBackendThenKey);
+  const cut = !opts.perBackend && all.length > limit;
+  const out: LockList = { now, locks: cut ? all.slice(0, limit) : all, unavailable, truncated: cut || backendOver };
+  // Without a sort each backend was asked for `limit` + 1 only: how many there are is not known.
+  if (opts.sort || opts.perBackend || !cut) out.total = all.length;
+  return out;
 }
 
 export async function listLocks(opts: ListOptions = {}): Promise<LockList> {
   const registry = getRegistry();
   const limit = opts.limit ?? DEFAULT_LIST_LIMIT;
   const q = opts.q ? opts.q : undefined;
+  // The bound on each backend's part (null: only the merged list is cut, at `limit`). Each
+  // backend is asked for one more than that, so a backend over its bound is noticed.
+  const cap = opts.perBackend ? limit : opts.sort ? MAX_LIST_LIMIT : null;
+  let backendOver = false;
+  const one = async (id: string): Promise<LockInfo[]> => {
+    const locks = await registry.call(id, 'list', (b) => b.list({ q, limit: (cap ?? limit) + 1 }));
+    if (cap !== null && locks.length > cap) {
+      backendOver = true;
+      locks.length = cap;
+    }
+    return locks.map((l) => publicLock(l, id));
+  };
   if (opts.backend !== undefined) {
     const id = opts.backend;
     registry.configOf(id); // unknown → UnknownBackendError (400)
-    const locks = await registry.call(id, 'list', (b) => b.list({ q, limit: limit + 1 }));
-    const all = locks.map((l) => publicLock(l, id)).sort(byBackendThenKey);
-    return { now: Date.now(), locks: all.slice(0, limit), unavailable: [], truncated: all.length > limit };
+    return finish(await one(id), opts, limit, [], backendOver);
   }
   const unavailable: LockList['unavailable'] = [];
   const results = await Promise.all(
@@ -89,17 +169,65 @@ export async function listLocks(opts: ListOptions = {}): Promise<LockList> {
         return [];
       }
       try {
-        const locks = await registry.call(id, 'list', (b) => b.list({ q, limit: limit + 1 }));
-        return locks.map((l) => publicLock(l, id));
+        return await one(id);
       } catch (err) {
         unavailable.push({ backend: id, error: err instanceof Error ? err.message : String(err) });
         return [];
       }
     }),
   );
-  const all = results.flat().sort(byBackendThenKey);
   unavailable.sort((a, b) => (a.backend < b.backend ? -1 : 1));
-  return { now: Date.now(), locks: all.slice(0, limit), unavailable, truncated: all.length > limit };
+  return finish(results.flat(), opts, limit, unavailable, backendOver);
+}
+
+/**
+ * `GET /api/locks?source=live`: the same answer as {@link listLocks}, from the event hub's current
+ * state instead of a new listing: what a browser on the event stream shows now (every lockdeck
+ * change as pushed by the backends' watches, foreign locks as of the last reconcile, at most
+ * `reconcileIntervalMs` old). It costs no store round trip, which is what a first screenful
+ * needs; the page replaces it with the stream's snapshot (a fresh listing) a moment later.
+ * A backend the hub has not learnt yet is listed as usual; one that is down is `unavailable`.
+ */
+export async function listLiveLocks(opts: ListOptions, live: (id: string) => Iterable<LockInfo> | null): Promise<LockList> {
+  const registry = getRegistry();
+  const limit = opts.limit ?? DEFAULT_LIST_LIMIT;
+  const q = opts.q ? opts.q.toLowerCase() : undefined;
+  const ids = opts.backend !== undefined ? [opts.backend] : registry.ids();
+  if (opts.backend !== undefined) registry.configOf(opts.backend);
+  const unavailable: LockList['unavailable'] = [];
+  const now = Date.now();
+  const results = await Promise.all(
+    ids.map(async (id): Promise<LockInfo[]> => {
+      if (!registry.isUp(id) && registry.status(id).checkedAt !== null) {
+        if (opts.backend !== undefined) return (await listLocks({ ...opts, backend: id, limit: MAX_LIST_LIMIT })).locks;
+        registry.requestCheck(id);
+        unavailable.push({ backend: id, error: registry.status(id).error ?? 'down' });
+        return [];
+      }
+      const known = live(id);
+      if (!known) {
+        try {
+          return (await listLocks({ ...opts, backend: id, limit: MAX_LIST_LIMIT })).locks;
+        } catch (err) {
+          if (opts.backend !== undefined) throw err;
+          unavailable.push({ backend: id, error: err instanceof Error ? err.message : String(err) });
+          return [];
+        }
+      }
+      const out: LockInfo[] = [];
+      for (const l of known) {
+        // The backends' q is a case-insensitive substring of the key (lib/locks/types.ts ListFilter).
+        if (q && !l.key.toLowerCase().includes(q)) continue;
+        // ttlMs as of this answer; a lease that ran out since it was learnt is expired (publicLock).
+        const ttlMs = l.expiresAt === null ? null : l.expiresAt - now;
+        const health = ttlMs !== null && ttlMs <= 0 && (l.health === 'ok' || l.health === 'expiring') ? 'expired' : l.health;
+        out.push(ttlMs === l.ttlMs && health === l.health ? l : { ...l, ttlMs, health });
+      }
+      return out;
+    }),
+  );
+  unavailable.sort((a, b) => (a.backend < b.backend ? -1 : 1));
+  return { ...finish(results.flat(), opts, limit, unavailable, false), source: 'live' };
 }
 
 /** The lock at `key` now, or null. Errors are the backend's (503 when it is down). */
