@@ -2,10 +2,11 @@
 
 import { useMemo, type ReactNode } from 'react';
 import Link from 'next/link';
-import { useQuery } from '@tanstack/react-query';
+import { useQuery, useQueryClient } from '@tanstack/react-query';
 
 import { BackendsTable } from '@/components/backends/backends-table';
 import { HealthBadge } from '@/components/locks/health-badge';
+import { liveLocksOptions } from '@/components/locks/locks-data';
 import { Elapsed } from '@/components/locks/time-cells';
 import { Callout } from '@/components/ui/callout';
 import { Card, CardContent, CardHeader, CardTitle } from '@/components/ui/card';
@@ -13,7 +14,8 @@ import { Skeleton } from '@/components/ui/skeleton';
 import { useServerNow } from '@/lib/client/clock';
 import { formatCount, plural } from '@/lib/client/format';
 import { lockHref, summarize, type Summary } from '@/lib/client/locks';
-import { backendsQuery, locksQuery } from '@/lib/client/queries';
+import { useConnection } from '@/lib/client/events';
+import { backendsQuery } from '@/lib/client/queries';
 import type { LockInfo } from '@/lib/client/types';
 import { cn } from '@/lib/utils';
 
@@ -22,7 +24,14 @@ import { cn } from '@/lib/utils';
  * locks behind it. Counts come from the live cache and update as events arrive.
  */
 export function OverviewView() {
-  const locksQ = useQuery(locksQuery());
+  const conn = useConnection();
+  // The same cache and listing as the locks page (per backend, last good rows kept for a backend
+  // that is down); no periodic re-listing while the stream keeps the cache current.
+  const locksQ = useQuery({
+    ...liveLocksOptions(useQueryClient()),
+    refetchInterval: conn.state === 'live' ? false : 60_000,
+    refetchOnMount: conn.state !== 'live',
+  });
   const backendsQ = useQuery(backendsQuery());
   const now = useServerNow();
   // Re-summarised when the data changes and at most every 5 s for the time-based counts.
