@@ -6,13 +6,20 @@
  *    the push floor (one PUBLISH reaching a subscriber in another process, same harness as ours);
  *  - ours: uncontended acquire+release, cross-process handoff (with a breakdown of its critical
  *    path), server requests per handoff, waiters woken per release, server-side Lua time per script;
- *  - node-redlock's polling handoff with its defaults, same harness.
+ *  - node-redlock's polling handoff with its defaults, same harness;
+ *  - redis-py's `redis.lock.Lock` handoff between two Python processes (bench/redis-py-handoff.py),
+ *    when /usr/bin/python3 can import redis: redis-py's defaults (sleep 0.1 s between SET NX PX
+ *    attempts), t1 in the waiter − t0 in the holder (both CLOCK_MONOTONIC), the waiter confirmed
+ *    blocked by its own report of a failed first attempt, holder pause 0-300 ms like redlock's, in
+ *    rounds interleaved with our handoff at the same pauses.
  *
  * Method (perf-reliability-anchors.md §5, §6): baselines and candidates run in R interleaved
  * rounds; p50 ratios are the median of per-round ratios, shown with their spread; p99 ratios use
  * the pooled samples. Every block is warmed up; every loop is bounded by count and time.
  */
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 
 import { Redis } from 'ioredis';
 
@@ -22,6 +29,7 @@ import { startRedis } from '../scripts/servers';
 import { packageVersion, scaled, type BenchContext } from './lib/context';
 import { breakdown, fencesIncrease, pingPong, type HandoffOptions, type HandoffSample, waitForWaiters } from './lib/handoff';
 import { pin } from './lib/machine';
+import { PYTHON, PythonPeer } from './lib/python-peer';
 import type { WorkerSpec } from './lib/protocol';
 import { atMost, ms, type Row } from './lib/report';
 import { measure, median, pairedRatio, percentile, sleep, summarize, uniform, type Summary } from './lib/stats';
@@ -32,7 +40,43 @@ const TTL_MS = 30_000;
 const TOP_LEVEL = ['evalsha', 'eval', 'evalsha_ro', 'eval_ro', 'fcall', 'subscribe', 'unsubscribe', 'psubscribe', 'punsubscribe', 'ssubscribe', 'sunsubscribe'];
 const COMPARE_DEL = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
 
+const REDIS_PY_PEER = fileURLToPath(new URL('./redis-py-handoff.py', import.meta.url));
+
 type CmdStats = Map<string, number>;
+
+function redisPyVersion(): string | null {
+  const r = spawnSync(PYTHON, ['-c', 'import redis; print(redis.__version__)'], { encoding: 'utf8', timeout: 10_000 });
+  return r.status === 0 ? r.stdout.trim() || '?' : null;
+}
+
+
+/**
+ * Ping-pong between two redis-py processes (peers[0] holds at the start). The waiter counts as
+ * blocked once it reports its first failed SET NX PX: from then on it only sleeps and re-polls, as
+ * a lockdeck waiter only waits for its grant once the inspector shows it queued.
+ */
+async function redisPyPingPong(
+  peers: [PythonPeer, PythonPeer],
+  o: { warmup: number; samples: number; pauseMs: [number, number]; budgetMs: number },
+): Promise<{ samples: number[]; holder: PythonPeer; handoffs: number }> {
+  let [holder, waiter] = peers;
+  const out: number[] = [];
+  const stopAt = performance.now() + o.budgetMs;
+  let done = 0;
+  for (let i = 0; i < o.warmup + o.samples; i++) {
+    if (i >= o.warmup && performance.now() > stopAt) break;
+    waiter.send('acquire');
+    await waiter.expect('contending');
+    await waiter.expect('blocked', 5000);
+    const pauseMs = uniform(o.pauseMs[0], o.pauseMs[1]);
+    holder.send(`release ${pauseMs.toFixed(3)}`);
+    const [t0, t1] = await Promise.all([holder.expect('released', 10_000 + pauseMs), waiter.expect('acquired', 10_000 + pauseMs)]);
+    done++;
+    if (i >= o.warmup) out.push(Number(BigInt(t1) - BigInt(t0)) / 1e6);
+    [holder, waiter] = [waiter, holder];
+  }
+  return { samples: out, holder, handoffs: done };
+}
 
 async function commandStats(c: Redis): Promise<CmdStats> {
   const text = await c.info('commandstats');
@@ -256,11 +300,82 @@ export async function redisSection(ctx: BenchContext): Promise<void> {
       `handoff: ACQUIRE(queue) ${us(handoffLua, 'ACQUIRE')}, RELEASE(+grant) ${us(handoffLua, 'RELEASE')}, EXTEND(top-up) ${us(handoffLua, 'EXTEND')}`,
   );
 
-  // ------------------------------------------------------------ same pauses as redlock (0-300 ms)
-  const slow = await pingPong(pair, ours({ warmup: 2, samples: scaled(ctx, 40, 10), pauseMs: [0, 300], budgetMs: 20_000 }));
-  pair = slow.holder === wa ? [wa, wb] : [wb, wa];
-  const slowHo = summarize(msOf(slow.samples));
+  // ------------------------------------------------------------ 0-300 ms pauses: ours and redis-py's, interleaved
+  // The pauses of the redlock row. A polling peer needs them: after a 1-10 ms pause the release
+  // would always land just after the waiter's first failed attempt, so every redis-py sample would
+  // be ≈ one full sleep (100 ms); 0-300 ms spreads the release over its poll phase, as for users.
+  const rpv = redisPyVersion();
+  let rpPeers: [PythonPeer, PythonPeer] | null = null;
+  const RP = 'bench:redis-py';
+  if (rpv) {
+    ctx.versions['redis-py'] = rpv;
+    const [pa, pb] = await Promise.all([
+      PythonPeer.start('redis-py-a', REDIS_PY_PEER, [server.url, RP, String(TTL_MS / 1000)], cpu),
+      PythonPeer.start('redis-py-b', REDIS_PY_PEER, [server.url, RP, String(TTL_MS / 1000)], cpu),
+    ]);
+    ctx.defer(() => pa.stop());
+    ctx.defer(() => pb.stop());
+    pa.send('acquire');
+    await pa.expect('contending');
+    await pa.expect('acquired', 10_000);
+    rpPeers = [pa, pb];
+  } else {
+    ctx.log(`redis-py: ${PYTHON} cannot import redis, its handoff is skipped`);
+  }
+  const SLOW_ROUNDS = 3;
+  const slowN = scaled(ctx, 15, 6); // per round and per peer: a polling peer's p50 needs a few samples
+  const slowRounds: HandoffSample[][] = [];
+  const rpRounds: number[][] = [];
+  const rpStats: Record<string, number> = {};
+  let rpHandoffs = 0;
+  for (let r = -1; r < SLOW_ROUNDS; r++) {
+    const first = r === -1;
+    const runOurs = async () => {
+      const x = await pingPong(pair, ours({ warmup: first ? 2 : 0, samples: first ? 0 : slowN, pauseMs: [0, 300], budgetMs: 20_000 }));
+      pair = x.holder === wa ? [wa, wb] : [wb, wa];
+      return x.samples;
+    };
+    const runRp = async () => {
+      if (!rpPeers) return [];
+      const before = await commandStats(raw);
+      const x = await redisPyPingPong(rpPeers, { warmup: first ? 2 : 0, samples: first ? 0 : slowN, pauseMs: [0, 300], budgetMs: 20_000 });
+      const d = diffStats(before, await commandStats(raw));
+      rpPeers = x.holder === rpPeers[0] ? rpPeers : [rpPeers[1], rpPeers[0]];
+      if (!first) {
+        addInto(rpStats, d);
+        rpHandoffs += x.handoffs;
+      }
+      return x.samples;
+    };
+    // Alternate which goes first, so neither always follows the other.
+    let o: HandoffSample[];
+    let p: number[];
+    if (r % 2 === 0) {
+      o = await runOurs();
+      p = await runRp();
+    } else {
+      p = await runRp();
+      o = await runOurs();
+    }
+    if (first) continue;
+    slowRounds.push(o);
+    if (rpPeers) rpRounds.push(p);
+    ctx.log(`0-300 ms pause round ${r + 1}/${SLOW_ROUNDS}: ours ${ms(median(msOf(o)))}` + (rpPeers ? `, redis-py ${ms(median(p))}` : ''));
+  }
+  if (rpPeers) {
+    rpPeers[0].send('release 0');
+    await rpPeers[0].expect('released');
+    await Promise.all(rpPeers.map((x) => x.stop()));
+  }
+  const slowHo = summarize(msOf(slowRounds.flat()));
   ctx.log(`handoff after 0-300 ms pauses: p50 ${ms(slowHo.p50)} p99 ${ms(slowHo.p99)} (n=${slowHo.n})`);
+  const rpHo = rpPeers ? summarize(rpRounds.flat()) : null;
+  const oursVsRp = rpPeers ? pairedRatio(slowRounds.map((h) => median(msOf(h))), rpRounds.map(median)) : null;
+  // Per handoff: the waiter's SET NX PX attempts (redis-py's only use of SET here; lockdeck sends
+  // scripts only), plus the holder's one release (EVALSHA of LUA_RELEASE_SCRIPT) — counted as 1
+  // rather than from the EVALSHA delta, which a lockdeck worker's renewal could land in.
+  const rpSetsPerHandoff = rpHandoffs ? (rpStats.set ?? 0) / rpHandoffs : Number.NaN;
+  if (rpHo) ctx.log(`redis-py handoff: p50 ${ms(rpHo.p50)} p99 ${ms(rpHo.p99)} (n=${rpHo.n}), ${rpSetsPerHandoff.toFixed(2)} SET attempts/handoff`);
 
   // ------------------------------------------------------------ N waiters: requests per handoff, who wakes
   // N = 2, 16, 128 waiters spread over 4 processes (slots within a process), queued in a known
@@ -468,7 +583,7 @@ export async function redisSection(ctx: BenchContext): Promise<void> {
     },
     {
       section: S, figure: 'handoff p50, 0-300 ms pause', value: slowHo.p50, unit: 'ms', baseline: base, ratio: slowHo.p50 / allPing.p50,
-      target: '(≤ 3×)', verdict: 'info', note: `same pauses as the redlock row (n=${slowHo.n}); p99 ${ms(slowHo.p99)}`,
+      target: '(≤ 3×)', verdict: 'info', note: `same pauses as the redlock and redis-py rows (n=${slowHo.n} in ${SLOW_ROUNDS} rounds, interleaved with redis-py's); p99 ${ms(slowHo.p99)}`,
     },
     {
       section: S, figure: 'server requests / handoff', value: reqPerHandoff, unit: 'req', baseline: '—', ratio: null, target: '≤ 3',
@@ -507,6 +622,24 @@ export async function redisSection(ctx: BenchContext): Promise<void> {
       ratio: slowHo.p50 / rlHo.p50, target: '—', verdict: 'info',
       note: `same pauses both sides (0-300 ms): ours ${ms(slowHo.p50)} vs ${ms(rlHo.p50)} = ${(rlHo.p50 / slowHo.p50).toFixed(0)}× faster; with 1-10 ms pauses ${(rlHo.p50 / allHo.p50).toFixed(0)}×`,
     },
+    ...(rpHo && oursVsRp
+      ? [
+          {
+            section: S, figure: 'redis-py Lock handoff p50', value: rpHo.p50, unit: 'ms', baseline: base, ratio: rpHo.p50 / allPing.p50,
+            target: '—', verdict: 'baseline',
+            note:
+              `redis-py ${rpv} redis.lock.Lock with its defaults (sleep 0.1 s between SET NX PX attempts; timeout ${TTL_MS / 1000} s, blocking_timeout 60 s), ` +
+              `2 Python processes, holder pause 0-300 ms after the waiter's first failed attempt, n=${rpHo.n} in ${SLOW_ROUNDS} rounds interleaved with ours; ` +
+              `mean ${ms(rpHo.mean)}; ${(rpSetsPerHandoff + 1).toFixed(1)} requests/handoff (${rpSetsPerHandoff.toFixed(2)} SET NX PX attempts + 1 release)`,
+          },
+          { section: S, figure: 'redis-py Lock handoff p99', value: rpHo.p99, unit: 'ms', baseline: base, ratio: rpHo.p99 / allPing.p50, target: '—', verdict: 'baseline' },
+          {
+            section: S, figure: 'lockdeck vs redis-py handoff', value: slowHo.p50, unit: 'ms', baseline: `redis-py p50 ${ms(rpHo.p50)}`,
+            ratio: oursVsRp.median, ratioSpread: spread(oursVsRp), target: '—', verdict: 'info',
+            note: `same pauses (0-300 ms), same rounds; median of per-round p50 ratios; p99 ours ${ms(slowHo.p99)} vs ${ms(rpHo.p99)}`,
+          },
+        ] satisfies Row[]
+      : [{ section: S, figure: 'redis-py Lock handoff', value: null, unit: '', baseline: '—', ratio: null, target: '—', verdict: 'skip', note: `${PYTHON} cannot import redis` } satisfies Row]),
   ];
   ctx.rows.push(...rows);
 
@@ -535,7 +668,10 @@ export async function redisSection(ctx: BenchContext): Promise<void> {
     handoffVsFloor: hoVsFloor,
     handoffVsPingAfterIdle: hoVsCold,
     serverLuaMicros: { cycle: cycleLua, handoff: handoffLua },
-    handoffSlowPause: { pooled: round(slowHo) },
+    handoffSlowPause: { pooled: round(slowHo), perRoundP50: slowRounds.map((h) => r3(median(msOf(h)))) },
+    redisPy: rpHo
+      ? { version: rpv, pooled: round(rpHo), perRoundP50: perRound(rpRounds), oursVsRedisPy: oursVsRp, setAttemptsPerHandoff: rpSetsPerHandoff, commandstatsDelta: rpStats, handoffs: rpHandoffs }
+      : null,
     multiWaiter: { fifoViolations, byWaiters: multi },
     throughput,
     renewal: { locks: L, ttlMs: RTTL, windowMs: renewWindowMs, extends: renewalsMade, serverReads: renewReads, locksPerRead, renewalsPerLockPerThird: perLockPerThird, allHeld },

@@ -15,9 +15,8 @@
  * ratios with their spread. The two handoffs are interleaved per round too. Every loop is bounded
  * by count and time.
  */
-import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
 import { createZooKeeperBackend } from '../lib/backends/zookeeper/index';
@@ -26,13 +25,13 @@ import { startZooKeeper } from '../scripts/servers';
 import { packageVersion, scaled, type BenchContext } from './lib/context';
 import { fencesIncrease, pingPong, type HandoffSample, waitForWaiters } from './lib/handoff';
 import { pin } from './lib/machine';
+import { PYTHON, PythonPeer } from './lib/python-peer';
 import type { WorkerSpec } from './lib/protocol';
 import { atMost, ms, type Row } from './lib/report';
-import { measure, median, pairedRatio, summarize, uniform, withTimeout } from './lib/stats';
+import { measure, median, pairedRatio, summarize, uniform } from './lib/stats';
 import { BenchWorker } from './lib/workers';
 
 const TTL_MS = 30_000;
-const PYTHON = '/usr/bin/python3';
 const KAZOO_PEER = fileURLToPath(new URL('./kazoo-handoff.py', import.meta.url));
 
 
@@ -41,68 +40,12 @@ function kazooVersion(): string | null {
   return r.status === 0 ? r.stdout.trim() || '?' : null;
 }
 
-/** One kazoo-handoff.py process: a line protocol over stdin/stdout. */
-class KazooPeer {
-  private readonly lines: string[] = [];
-  private waiting: ((l: string) => void) | undefined;
-  private exited = false;
-
-  private constructor(
-    readonly label: string,
-    private readonly proc: ChildProcessWithoutNullStreams,
-  ) {
-    createInterface({ input: proc.stdout }).on('line', (l) => {
-      const w = this.waiting;
-      if (w) {
-        this.waiting = undefined;
-        w(l);
-      } else this.lines.push(l);
-    });
-    proc.stderr.on('data', (d: Buffer) => process.stderr.write(`[${label}] ${d.toString()}`));
-    proc.on('exit', () => (this.exited = true));
-  }
-
-  static async start(label: string, hosts: string, path: string, cpu?: string): Promise<KazooPeer> {
-    const proc = spawn(PYTHON, [KAZOO_PEER, hosts, path], { stdio: ['pipe', 'pipe', 'pipe'] });
-    if (cpu && proc.pid) pin(proc.pid, cpu);
-    const p = new KazooPeer(label, proc);
-    await p.expect('ready', 20_000);
-    return p;
-  }
-
-  private next(timeoutMs: number): Promise<string> {
-    const l = this.lines.shift();
-    if (l !== undefined) return Promise.resolve(l);
-    if (this.exited) return Promise.reject(new Error(`${this.label} has exited`));
-    return withTimeout(new Promise<string>((r) => (this.waiting = r)), timeoutMs, `${this.label} reply`);
-  }
-
-  /** Next line, which must start with `word`; returns the rest. */
-  async expect(word: string, timeoutMs = 10_000): Promise<string> {
-    const l = await this.next(timeoutMs);
-    if (!l.startsWith(word)) throw new Error(`${this.label}: expected "${word}", got "${l}"`);
-    return l.slice(word.length).trim();
-  }
-
-  send(cmd: string): void {
-    this.proc.stdin.write(cmd + '\n');
-  }
-
-  async stop(): Promise<void> {
-    if (this.exited) return;
-    const gone = new Promise<void>((r) => this.proc.once('exit', () => r()));
-    this.proc.stdin.end('exit\n');
-    const killer = setTimeout(() => this.proc.kill('SIGKILL'), 3000);
-    await gone;
-    clearTimeout(killer);
-  }
-}
 
 /** Ping-pong between two kazoo processes on `path` (peers[0] holds at the start). */
 async function kazooPingPong(
-  peers: [KazooPeer, KazooPeer],
+  peers: [PythonPeer, PythonPeer],
   o: { warmup: number; samples: number; pauseMs: [number, number]; budgetMs: number; childCount: () => Promise<number> },
-): Promise<{ samples: number[]; holder: KazooPeer }> {
+): Promise<{ samples: number[]; holder: PythonPeer }> {
   let [holder, waiter] = peers;
   const out: number[] = [];
   const stopAt = performance.now() + o.budgetMs;
@@ -212,11 +155,11 @@ async function runSection(ctx: BenchContext, S: string, connect: string, serverP
     let pair: [BenchWorker, BenchWorker] = [wa, wb];
 
     const kv = kazooVersion();
-    let kPeers: [KazooPeer, KazooPeer] | null = null;
+    let kPeers: [PythonPeer, PythonPeer] | null = null;
     const KPATH = `${root}/bench/kazoo`;
     if (kv) {
       ctx.versions.kazoo = kv;
-      const [ka, kb] = await Promise.all([KazooPeer.start('kazoo-a', connect, KPATH, cpu), KazooPeer.start('kazoo-b', connect, KPATH, cpu)]);
+      const [ka, kb] = await Promise.all([PythonPeer.start('kazoo-a', KAZOO_PEER, [connect, KPATH], cpu), PythonPeer.start('kazoo-b', KAZOO_PEER, [connect, KPATH], cpu)]);
       cleanups.push(() => ka.stop(), () => kb.stop());
       ka.send('acquire');
       await ka.expect('contending');
