@@ -137,17 +137,36 @@ export async function startRedis(opts: RedisServerOptions = {}): Promise<Running
 }
 
 /**
+ * A redis-server replicating from `primaryPort` (on 127.0.0.1, or through a proxy listening
+ * there), started with `--replicaof`; resolves once its link to the primary is up.
+ */
+export async function startRedisReplica(primaryPort: number, opts: RedisServerOptions = {}): Promise<RunningServer> {
+  const cli = ensureBinary('redis-cli', 'redis-tools');
+  const s = await startRedis({ ...opts, args: ['--replicaof', '127.0.0.1', String(primaryPort), ...(opts.args ?? [])] });
+  const deadline = Date.now() + 20_000;
+  while (!/master_link_status:up/.test(spawnSync(cli, ['-p', String(s.port), 'info', 'replication'], { encoding: 'utf8' }).stdout)) {
+    if (Date.now() > deadline) {
+      await s.stop();
+      throw new Error(`replica on ${s.port} did not sync with ${primaryPort}`);
+    }
+    await new Promise((res) => setTimeout(res, 50));
+  }
+  return { ...s, name: 'redis-replica' };
+}
+
+/**
  * A Redis Cluster of `masters` nodes (no replicas), slots assigned with `redis-cli --cluster
  * create`. `url` is a seed node; cluster clients discover the rest.
  */
-export async function startRedisCluster(masters = 3): Promise<RunningServer & { nodes: RunningServer[] }> {
+export async function startRedisCluster(masters = 3, replicas = 0): Promise<RunningServer & { nodes: RunningServer[] }> {
   const cli = ensureBinary('redis-cli', 'redis-tools');
   const nodes: RunningServer[] = [];
   try {
-    for (let i = 0; i < masters; i++) {
+    // `replicas` per master (redis-cli assigns them): nodes = masters × (1 + replicas).
+    for (let i = 0; i < masters * (1 + replicas); i++) {
       nodes.push(await startRedis({ args: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000'] }));
     }
-    const r = spawnSync(cli, ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '0', '--cluster-yes'], {
+    const r = spawnSync(cli, ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', String(replicas), '--cluster-yes'], {
       encoding: 'utf8',
     });
     if (r.status !== 0) throw new Error(`redis-cli --cluster create failed: ${r.stderr || r.stdout}`);

@@ -2,11 +2,13 @@
  * The foreign-lock scan covers the whole keyspace once, whatever the number of globs, and says
  * when it stops at its bound. Regression: with one SCAN cursor per glob, the six default globs
  * split the budget six ways, and on a large keyspace the console showed 10 of 60 foreign locks
- * with no sign that any were missing (found by the console-at-scale bench).
+ * with no sign that any were missing (found by the console-at-scale bench). The background
+ * discovery (discovery.ts) that list() now relies on walks the keyspace the same way.
  */
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { ForeignDiscovery } from '../lib/backends/redis/discovery';
 import { scanForeign } from '../lib/backends/redis/formats';
 import { startRedis, type RunningServer } from '../scripts/servers';
 
@@ -40,6 +42,23 @@ describe('foreign-lock scan over many globs', { timeout: 60_000 }, () => {
     const r = await scanForeign(redis, { backendId: 'r', match: MATCH, ownPrefix: 'lockdeck', now, maxKeysScanned: 25_000, scanCount: 500 });
     expect(r.locks).toHaveLength(60);
     expect(r.truncated).toBe(false);
+  });
+
+  it('the background discovery walks the keyspace once per pass with one cursor, and finds all of them', async () => {
+    const scans = async () => Number(/^cmdstat_scan:calls=(\d+)/m.exec(await redis.info('commandstats'))?.[1] ?? 0);
+    const d = new ForeignDiscovery(redis, { backendId: 'r', match: MATCH, ownPrefix: 'lockdeck' }, { intervalMs: 3_600_000, duty: 1, scanCount: 500 });
+    try {
+      const before = await scans();
+      await d.passNow();
+      // 20,060 keys at COUNT 500: about 41 calls for one pass; six cursors would be six times that.
+      expect((await scans()) - before).toBeLessThanOrEqual(Math.ceil(20_060 / 500) + 5);
+      expect(d.status()).toMatchObject({ passes: 1, known: 60, lastError: null });
+      const locks = await d.read(undefined, 1000, 'r', Date.now());
+      expect(locks).toHaveLength(60);
+      expect(new Set(locks.map((l) => l.format))).toEqual(new Set(['redis-plain']));
+    } finally {
+      d.stop();
+    }
   });
 
   it('says it was truncated when the bound is smaller than the keyspace', async () => {

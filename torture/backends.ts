@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import type { BackendConfig } from '../lib/backends/config';
+import { sentinelLag } from './sentinel-lag';
 import {
   ensureZooKeeper,
   fourLetterWord,
@@ -295,14 +296,21 @@ const sqlite: DeploymentSpec = {
   },
 };
 
+/** A Restartable view of a server that knows how to SIGKILL and restart itself with its data. */
+function restartable(s: { name: string; port: number; process: ChildProcess; kill(): Promise<void>; restart(): Promise<void> }): Restartable {
+  return { name: s.name, port: s.port, pid: () => s.process.pid, kill: () => s.kill(), restart: () => s.restart() };
+}
+
 /**
- * etcd (one member) and DynamoDB (dynalite): client-side faults only (pause, kill, delay,
- * partition, clock-jump). Their test servers keep their data in a temp dir removed on stop, so a
- * restart on the same port (server-kill) would be a new, empty store: fences would restart, as
- * with redis-ephemeral; that fault is left out rather than measured as a regression by design.
+ * etcd: its members keep their data dir across kill + restart (scripts/etcd-server.ts), and etcd
+ * appends each write to its WAL before answering, so a restarted member has every acknowledged
+ * write (fence = the key's create revision, which keeps counting up). Leases survive too: a
+ * restarted or newly elected leader gives every lease a full TTL again (lessor Promote), so a lease
+ * never ends sooner than its holder's own clock says — it can end later, which costs liveness.
+ * etcd leases are whole seconds and at least 2 s here (minimum TTL = 1.5 × election timeout).
  */
 const etcd: DeploymentSpec = {
-  description: 'one etcd member (client faults only)',
+  description: 'one etcd member; server-kill = SIGKILL + restart from its data dir',
   async start(ctx) {
     const { startEtcd } = await import('../scripts/etcd-server');
     const s = await startEtcd();
@@ -311,17 +319,45 @@ const etcd: DeploymentSpec = {
       options: { opTimeoutMs: 1000 },
       livenessExtraMs: 2000, // etcd leases are whole seconds, at least 2 s
       pauseMs: Math.max(ctx.ttlMs, 2000) * 2,
+      server: restartable(s.members[0]!),
       stop: () => s.stop(),
     };
   },
 };
 
+const etcdCluster: DeploymentSpec = {
+  description: '3-member etcd cluster; member-kill = SIGKILL the raft leader + restart it from its data dir',
+  async start(ctx) {
+    const { startEtcdCluster } = await import('../scripts/etcd-server');
+    const c = await startEtcdCluster(3);
+    const members = c.members.map(restartable);
+    return {
+      config: { id: 'torture', type: 'etcd', endpoints: c.endpoints, prefixes: ['/torture'] },
+      options: { opTimeoutMs: 1000 },
+      // + an election (1 s election timeout) and the new leader's lease extension.
+      livenessExtraMs: 4000,
+      pauseMs: Math.max(ctx.ttlMs, 2000) * 2,
+      members,
+      // Kill the leader: the member whose loss forces an election (and moves the lessor).
+      nextVictim: async () => {
+        const i = await c.leaderIndex();
+        return members[i < 0 ? Math.floor(Math.random() * members.length) : i]!;
+      },
+      stop: () => c.stop(),
+    };
+  },
+};
+
+/**
+ * dynalite with its LevelDB store (--path): server-kill restarts it on the same port with the same
+ * store (the table and every acknowledged item survive a process kill; scripts/dynalite-server.ts).
+ */
 const dynamodb: DeploymentSpec = {
-  description: 'dynalite (DynamoDB emulator; client faults only; waiters poll)',
+  description: 'dynalite (DynamoDB emulator, LevelDB store; waiters poll); server-kill = SIGKILL + restart',
   async start(ctx) {
     const { startDynalite } = await import('../scripts/dynalite-server');
     const { createLockTable, makeDynamoDbClient } = await import('../lib/backends/dynamodb');
-    const s = await startDynalite();
+    const s = await startDynalite({ persist: true });
     const client = makeDynamoDbClient({ endpoint: s.url, region: 'us-east-1' });
     await createLockTable(client, 'torture');
     client.destroy();
@@ -329,6 +365,7 @@ const dynamodb: DeploymentSpec = {
       config: { id: 'torture', type: 'dynamodb', endpoint: s.url, region: 'us-east-1', tables: ['torture'] },
       livenessExtraMs: 500, // polling waiters: up to one poll (100 ms ±30 %) and a skew allowance
       pauseMs: ctx.ttlMs * 2,
+      server: restartable(s),
       stop: () => s.stop(),
     };
   },
@@ -340,9 +377,13 @@ export const DEPLOYMENTS: Record<string, DeploymentSpec> = {
   'redis-ephemeral': singleRedis(false),
   redlock,
   sentinel,
+  // Replication lag through a proxy; without and with the waitReplicas option (torture/sentinel-lag.ts).
+  'sentinel-lag': sentinelLag(false),
+  'sentinel-lag-wait': sentinelLag(true),
   zookeeper,
   'zookeeper-ensemble': zookeeperEnsemble,
   etcd,
+  'etcd-cluster': etcdCluster,
   dynamodb,
 };
 

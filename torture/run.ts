@@ -9,7 +9,8 @@
  *
  * Options:
  *   --backend a,b       deployments (torture/backends.ts: sqlite, redis, redis-ephemeral, redlock,
- *                       sentinel, zookeeper, zookeeper-ensemble)
+ *                       sentinel, sentinel-lag, sentinel-lag-wait, zookeeper,
+ *                       zookeeper-ensemble, etcd, etcd-cluster, dynamodb)
  *   --faults x,y        pause, kill, server-kill, member-kill, failover, delay, partition,
  *                       clock-jump, net-partition, net-loss, none
  *                       (default pause,kill)

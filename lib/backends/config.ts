@@ -25,10 +25,41 @@ export const redisBackendSchema = z
     /** Prefix of lockdeck's own keys (default "lockdeck"). */
     prefix: z.string().regex(/^[A-Za-z0-9_.:-]{1,40}$/).optional(),
     password: z.string().optional(),
+    /**
+     * Background discovery of foreign locks (lib/backends/redis/discovery.ts): shortest pause
+     * between keyspace passes (ms), share of a pass spent waiting on Redis, SCAN COUNT, how long
+     * the first listing waits for the first pass.
+     */
+    discovery: z
+      .object({
+        intervalMs: z.number().int().min(100).max(3_600_000).optional(),
+        duty: z.number().gt(0).max(1).optional(),
+        scanCount: z.number().int().min(10).max(10_000).optional(),
+        firstWaitMs: z.number().int().min(0).max(60_000).optional(),
+      })
+      .strict()
+      .optional(),
+    /**
+     * Replicated acquire (Redisson's `checkLockSyncedSlaves`): after every grant, renewal and
+     * release, `WAIT waitReplicas waitTimeoutMs` on the same connection; an acquire that fewer
+     * replicas acknowledged gives the lock back and fails (ReplicationError). Off by default.
+     * Not with `urls` (Redlock masters are independent, without replicas to wait for).
+     */
+    waitReplicas: z.number().int().min(1).max(16).optional(),
+    /** How long WAIT may block (default 1000 ms, as Redisson's slavesSyncTimeout); below the command timeout. */
+    waitTimeoutMs: z.number().int().min(1).max(60_000).optional(),
   })
   .strict()
   .refine((b) => [b.url, b.urls, b.sentinel].filter(Boolean).length === 1, {
     message: 'give exactly one of url, urls (Redlock masters) or sentinel',
+  })
+  .refine((b) => !(b.urls && b.waitReplicas), {
+    message: 'waitReplicas does not apply to Redlock (urls): its masters are independent and have no replicas to wait for',
+    path: ['waitReplicas'],
+  })
+  .refine((b) => b.waitTimeoutMs === undefined || b.waitReplicas !== undefined, {
+    message: 'waitTimeoutMs needs waitReplicas',
+    path: ['waitTimeoutMs'],
   });
 
 export const sqliteBackendSchema = z

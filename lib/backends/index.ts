@@ -22,7 +22,7 @@ export const DEFAULT_BACKENDS: readonly BackendConfig[] = Object.freeze([
 export function createBackend(config: BackendConfig): LockBackend & Partial<RunStoreProvider> {
   switch (config.type) {
     case 'redis':
-      return createRedisBackend(config);
+      return createRedisBackend(config, config.discovery ? { discovery: config.discovery } : {});
     case 'sqlite':
       return createSqliteBackend(config);
     case 'zookeeper':

@@ -37,6 +37,8 @@ const LOCK_ERROR_STATUS: Record<string, number> = {
   not_supported: 501,
   acquire_timeout: 409,
   lock_lost: 409,
+  // A Redis backend with waitReplicas whose write no replica confirmed in time (retryable).
+  replication_unconfirmed: 503,
 };
 
 /**

@@ -38,6 +38,28 @@ export class BackendUnavailableError extends LockError {
   override readonly retryable = true;
 }
 
+/**
+ * A write was not confirmed on enough replicas in time (Redis `WAIT`, backend option
+ * `waitReplicas`): the primary took it, but a failover now could lose it. Thrown by an acquire
+ * (the lock was given back by its token first, so it is not held), a release (it took effect on
+ * the primary; only its replication is unconfirmed) and, inside the handle, a renewal (the lease
+ * the holder counts on is not extended). Retryable: replicas may catch up.
+ */
+export class ReplicationError extends LockError {
+  override readonly code = 'replication_unconfirmed';
+  override readonly retryable = true;
+  constructor(
+    readonly lockName: string,
+    readonly op: 'acquire' | 'release' | 'renew',
+    readonly acked: number,
+    readonly required: number,
+    readonly timeoutMs: number,
+    detail = '',
+  ) {
+    super(`lock "${lockName}": ${op} not confirmed by replicas: ${acked} of ${required} required acknowledged within ${timeoutMs} ms (WAIT)${detail ? `; ${detail}` : ''}`);
+  }
+}
+
 /** A backend id that the configuration does not define. */
 export class UnknownBackendError extends LockError {
   override readonly code = 'unknown_backend';

@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 
 import type { RedisOptions } from 'ioredis';
 
-import { abortError, AcquireTimeoutError } from '../../locks/errors';
+import { abortError, AcquireTimeoutError, InvalidArgumentError, ReplicationError } from '../../locks/errors';
 import { driftMs, ManagedHandle, type LeaseOps } from '../../locks/handle';
 import type {
   AcquireOptions,
@@ -26,8 +26,9 @@ import type {
 } from '../../locks/types';
 import { makeOwner, randomId, resolveAcquireOptions, validateName } from '../../locks/util';
 import type { RedisBackendConfig } from '../config';
-import { DEFAULT_MATCH, DEFAULT_MAX_KEYS_SCANNED, forceReleaseForeign, inspectForeignKey, scanForeign, validateMatchGlob } from './formats';
-import { RedisNode, type NodeTarget } from './node';
+import { DISCOVERY_DEFAULTS, discoveryWarning, ForeignDiscovery, type DiscoveryOptions, type DiscoveryStatus } from './discovery';
+import { DEFAULT_MATCH, forceReleaseForeign, inspectForeignKey, matchesAnyGlob, readForeignKeys, validateMatchGlob } from './formats';
+import { RedisNode, type NodeTarget, type ReplicaWait } from './node';
 import { RedisRunStore } from './runs';
 
 export interface RedisBackendOptions {
@@ -39,6 +40,8 @@ export interface RedisBackendOptions {
   commandTimeoutMs: number;
   /** Extra ioredis options (TLS, username...). Never taken from a request. */
   redisOptions: RedisOptions;
+  /** Background discovery of foreign locks (discovery.ts): pass interval, SCAN COUNT, pacing. */
+  discovery?: Partial<DiscoveryOptions>;
 }
 
 export const DEFAULTS: Readonly<RedisBackendOptions> = Object.freeze({
@@ -61,7 +64,11 @@ interface Renewal {
 
 /** What one acquisition attempt returned. */
 export type Attempt =
-  | { ok: true; fence: string; expiresAt: number; leaseMs: number; leaseStart: number }
+  | {
+      ok: true; fence: string; expiresAt: number; leaseMs: number; leaseStart: number;
+      /** With waitReplicas: replicas that acknowledged this attempt's own grant; absent when a release handed it to us. */
+      acked?: number;
+    }
   | {
       ok: false;
       retryInMs: number;
@@ -130,6 +137,61 @@ export abstract class RedisBackendBase implements LockBackend, RunStoreProvider 
     this.owner = makeOwner(this.instance);
     this.channel = `${this.prefix}:proc:${this.instance}`;
     this.match = (config.match ?? [...DEFAULT_MATCH]).map(validateMatchGlob);
+    if (config.waitReplicas !== undefined) {
+      const timeoutMs = config.waitTimeoutMs ?? 1000;
+      if (config.urls) {
+        throw new InvalidArgumentError(`redis "${config.id}": waitReplicas does not apply to Redlock (urls): its masters are independent, with no replicas to wait for`);
+      }
+      if (!Number.isInteger(config.waitReplicas) || config.waitReplicas < 1 || !Number.isInteger(timeoutMs) || timeoutMs < 1) {
+        throw new InvalidArgumentError(`redis "${config.id}": waitReplicas and waitTimeoutMs must be positive integers`);
+      }
+      // WAIT blocks the connection's reply for up to its timeout: it must end before ioredis gives
+      // the command up, or every unconfirmed write would look like a dead server.
+      if (timeoutMs >= opts.commandTimeoutMs) {
+        throw new InvalidArgumentError(`redis "${config.id}": waitTimeoutMs (${timeoutMs}) must be below the command timeout (${opts.commandTimeoutMs} ms)`);
+      }
+      this.replicaWait = { replicas: config.waitReplicas, timeoutMs };
+    }
+  }
+
+  /** Config `waitReplicas` / `waitTimeoutMs` (node.ts, ReplicaWait); undefined when off. */
+  protected readonly replicaWait: ReplicaWait | undefined;
+
+  /**
+   * With waitReplicas: the lock is returned only once its grant is on enough replicas.
+   * `acked` is what the WAIT pipelined with our own grant said; undefined when a release handed us
+   * the lock — the releaser's connection wrote that grant, so no WAIT of ours has covered it yet:
+   * then an EXTEND by our token and WAIT (node.confirmGrant; offsets are monotonic, so it covers
+   * the earlier grant). We confirm on the waiter's side rather than having the releaser WAIT
+   * before it publishes the grant: the releaser cannot take the grant back if replicas lag (the
+   * release script already made it), a releaser may not use WAIT at all (another process, another
+   * configuration, a forced release from the console), and only the waiter knows whether it is
+   * still waiting. Resolves to the lease to count on, null when the lock is not ours any more;
+   * rejects with ReplicationError after giving the lock back (compare-and-delete by our token, so
+   * nothing else is released) when too few replicas acknowledged.
+   */
+  private async confirmGrant(
+    name: string, token: string, ttlMs: number,
+    lease: { fence: string; expiresAt: number; leaseMs: number; leaseStart: number }, acked: number | undefined,
+  ): Promise<{ fence: string; expiresAt: number; leaseMs: number; leaseStart: number } | null> {
+    const w = this.replicaWait!;
+    const node = this.nodes[0]!;
+    let out = lease;
+    try {
+      if (acked === undefined) {
+        const start = performance.now();
+        const c = await node.confirmGrant(name, token, ttlMs);
+        if (!c) return null;
+        acked = c.acked;
+        out = { ...lease, expiresAt: c.expiresAt, leaseMs: ttlMs, leaseStart: start };
+      }
+    } catch (err) {
+      await node.release(name, token, this.opts.handoffTtlMs, false).catch(() => undefined);
+      throw err;
+    }
+    if (acked >= w.replicas) return out;
+    await node.release(name, token, this.opts.handoffTtlMs, false).catch(() => undefined);
+    throw new ReplicationError(name, 'acquire', acked, w.replicas, w.timeoutMs, 'the lock was given back (by its token) and is not held');
   }
 
   protected makeNode(label: string, target: NodeTarget): RedisNode {
@@ -139,6 +201,7 @@ export abstract class RedisBackendBase implements LockBackend, RunStoreProvider 
       redisOptions: this.opts.redisOptions,
       onMessage: (ch, msg) => this.onMessage(ch, msg),
       onPatternMessage: (_pattern, ch, msg) => this.onKeyspaceEvent(ch, msg),
+      ...(this.replicaWait ? { wait: this.replicaWait } : {}),
     });
   }
 
@@ -207,7 +270,10 @@ export abstract class RedisBackendBase implements LockBackend, RunStoreProvider 
         if (!granted) {
           const r = await this.attempt(name, token, owner, o, labels, waiterId, performance.now() - startedAt);
           if (r.ok) {
-            if (!lapsed(r.leaseStart, r.leaseMs)) return this.makeHandle(name, token, owner, o, r.fence, r.expiresAt, r.leaseMs, r.leaseStart);
+            if (!lapsed(r.leaseStart, r.leaseMs)) {
+              const c = this.replicaWait ? await this.confirmGrant(name, token, o.ttlMs, r, r.acked) : r;
+              if (c && !lapsed(c.leaseStart, c.leaseMs)) return this.makeHandle(name, token, owner, o, c.fence, c.expiresAt, c.leaseMs, c.leaseStart);
+            }
             await this.leaseOps(name, token).release().catch(() => undefined); // ours only by token
           } else {
             retryInMs = r.retryInMs;
@@ -222,7 +288,11 @@ export abstract class RedisBackendBase implements LockBackend, RunStoreProvider 
           // sentAt + (grant time − that server time): the lease starts there, not when the
           // message arrived, however late it was.
           const leaseStart = clock ? Math.min(g.at, clock.sentAt + (g.expiresAt - g.leaseMs - clock.serverMs)) : g.at;
-          if (!lapsed(leaseStart, g.leaseMs)) return this.makeHandle(name, token, owner, o, g.fence, g.expiresAt, g.leaseMs, leaseStart);
+          if (!lapsed(leaseStart, g.leaseMs)) {
+            const lease = { fence: g.fence, expiresAt: g.expiresAt, leaseMs: g.leaseMs, leaseStart };
+            const c = this.replicaWait ? await this.confirmGrant(name, token, o.ttlMs, lease, undefined) : lease;
+            if (c && !lapsed(c.leaseStart, c.leaseMs)) return this.makeHandle(name, token, owner, o, c.fence, c.expiresAt, c.leaseMs, c.leaseStart);
+          }
           await this.leaseOps(name, token).release().catch(() => undefined);
           granted = undefined;
           continue; // queue again
@@ -415,30 +485,80 @@ export abstract class RedisBackendBase implements LockBackend, RunStoreProvider 
     return Math.max(...times);
   }
 
+  /** Foreign-lock discovery, started by the first list() (a process that only takes locks never scans). */
+  private discovery: ForeignDiscovery | undefined;
+
+  private foreignDiscovery(): ForeignDiscovery {
+    if (!this.discovery) {
+      // On the first server: as before, foreign locks are looked for there (a node-redlock lock
+      // is on every master, so one master shows it).
+      this.discovery = new ForeignDiscovery(this.nodes[0]!.cmd, { backendId: this.id, match: this.match, ownPrefix: this.prefix }, this.opts.discovery);
+      if (this.closed) this.discovery.stop();
+    }
+    this.discovery.start();
+    return this.discovery;
+  }
+
+  /**
+   * Where foreign-lock discovery stands: how old what it knows is (`lastPassAgeMs`), how long a
+   * pass takes, how many foreign locks it knows. Null before the first list() or without `match`.
+   */
+  discoveryStatus(): DiscoveryStatus | null {
+    return this.discovery?.status() ?? null;
+  }
+
+  /** Runs a discovery pass now and resolves when it is complete (tests, benchmarks, a "rescan" button). */
+  async rediscover(timeoutMs = Infinity): Promise<DiscoveryStatus | null> {
+    if (this.match.length === 0 || this.closed) return null;
+    await this.foreignDiscovery().passNow(timeoutMs);
+    return this.discovery!.status();
+  }
+
+  /**
+   * Our locks from the index, and the foreign locks the background discovery knows, each re-read
+   * now (so a lock released since the last pass is not shown). No SCAN here: a foreign lock taken
+   * since the last pass appears after the next one (see discovery.ts); a warning row says so when
+   * the discovery is behind (first pass not done yet, or passes failing).
+   */
   async list(filter: ListFilter = {}): Promise<LockInfo[]> {
     const limit = Math.max(1, Math.min(filter.limit ?? 10_000, 100_000));
     const node = this.nodes[0]!;
     const now = await node.serverNow();
-    const own = await this.readOwn(null, now, filter.q?.toLowerCase(), limit);
+    if (this.match.length === 0) return this.readOwn(null, now, filter.q?.toLowerCase(), limit);
+    const discovery = this.foreignDiscovery();
+    // The first listing waits for the first pass (bounded): on an ordinary keyspace it completes in
+    // well under the bound, and the answer is complete from the start; on a huge one the listing
+    // is not held up longer than firstWaitMs, and the warning row says the foreign part is partial.
+    const readForeign = async () => {
+      await discovery.ensureFresh(this.opts.discovery?.firstWaitMs ?? DISCOVERY_DEFAULTS.firstWaitMs);
+      const known = discovery.read(filter.q, limit, this.id, now);
+      // A search for one exact key (an operator pasting a key) is answered now, not after the next
+      // pass: that key is read too. Outside the globs only a structurally certain layout (a
+      // Redisson hash) is recognised, as in get().
+      const probe = filter.q && !filter.q.startsWith(`${this.prefix}:`) ? filter.q : null;
+      const direct = probe !== null && matchesAnyGlob(probe, this.match);
+      const probed = probe ? readForeignKeys(node.cmd, [{ key: probe, direct }], this.id, now) : Promise.resolve([]);
+      const [found, extra] = await Promise.all([known, probed]);
+      const p = extra[0];
+      if (!p || found.some((l) => l.key === p.key)) return found;
+      discovery.note(p.key, direct);
+      return [...found, p];
+    };
+    // Both halves at once: the foreign re-read does not wait for the own read's round trips.
+    const [own, foreignRaw] = await Promise.all([this.readOwn(null, now, filter.q?.toLowerCase(), limit), readForeign()]);
     if (own.length >= limit) return own;
-    const foreign = await scanForeign(node.cmd, {
-      backendId: this.id,
-      match: this.match,
-      ownPrefix: this.prefix,
-      q: filter.q,
-      limit: limit - own.length,
-      now,
-    });
-    const out = [...own, ...foreign.locks];
-    if (foreign.truncated && out.length < limit) {
-      // Said, not hidden: the scan for foreign locks hit its bound before the end of the keyspace,
-      // so foreign locks beyond it are not shown (ZooKeeper and etcd report their bounds the same way).
-      out.push({
-        backend: this.id, key: `(foreign locks: ${this.match.join(' ')})`, format: 'unknown', kind: 'mutex', owner: null, holders: [],
-        fence: null, acquiredAt: null, expiresAt: null, ttlMs: null, waiters: [], health: 'unknown',
-        meta: { warning: `the scan for foreign locks stopped at its bound (${DEFAULT_MAX_KEYS_SCANNED.toLocaleString('en')} keys examined per listing): foreign locks further in the keyspace are not shown; narrow "match" in the configuration` },
-      });
+    const foreign = foreignRaw.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    const out = [...own, ...foreign.slice(0, limit - own.length)];
+    const s = discovery.status();
+    let warning: string | null = null;
+    if (s.passes === 0) {
+      warning = `foreign-lock discovery in progress (first pass: ${s.keysExamined.toLocaleString('en')} keys examined so far${s.lastError ? `; last error: ${s.lastError}` : ''}): foreign locks further in the keyspace are not shown yet`;
+    } else if (s.full) {
+      warning = `more foreign locks than discovery remembers (${s.known.toLocaleString('en')}): some are not shown; narrow "match" in the configuration`;
+    } else if ((s.lastPassAgeMs ?? 0) > s.staleAfterMs) {
+      warning = `foreign-lock discovery is behind: the last complete pass started ${Math.round((s.lastPassAgeMs ?? 0) / 1000)} s ago${s.lastError ? ` (${s.lastError})` : ''}: foreign locks taken since then are not shown`;
     }
+    if (warning && out.length < limit) out.push(discoveryWarning(this.id, this.match, warning, s));
     return out;
   }
 
@@ -543,6 +663,8 @@ export abstract class RedisBackendBase implements LockBackend, RunStoreProvider 
           if (lock === undefined || this.watchers.size === 0) return;
           const at = Date.now();
           if (lock) {
+            // Pushed to discovery too, so list() shows it before the next pass.
+            if (lock.format !== 'lockdeck') this.discovery?.note(key, matchesAnyGlob(key, this.match));
             const known = this.foreignKnown.has(key);
             this.foreignKnown.add(key);
             this.emit({ type: known ? 'changed' : 'acquired', backend: this.id, key, lock, at });
@@ -669,6 +791,7 @@ export abstract class RedisBackendBase implements LockBackend, RunStoreProvider 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.discovery?.stop();
     clearTimeout(this.sweepTimer);
     clearTimeout(this.renewTimer);
     this.renewTimer = undefined;

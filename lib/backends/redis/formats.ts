@@ -13,11 +13,12 @@
  *   'redisson-rwlock'     hash with mode=read|write                             (redisson.ts)
  *   'shedlock'            job-lock:<env>:<name> = ADDED:<iso>@<host>[:<uuid>]   (shedlock.ts)
  *
- * Reading is SCAN-only (never KEYS): one SCAN per glob per round, all globs of a round in one
- * pipeline, then at most three pipelined round trips per round to read what was found (TYPE and
- * sizes; PTTL and value; Redisson's side keys), so a listing of 1000 locks takes a handful of round
- * trips. Sizes are checked before values are read, so a big cache entry under a broad glob is
- * never transferred.
+ * Reading is SCAN-only (never KEYS): one SCAN cursor per server whatever the number of globs, then
+ * at most three pipelined round trips per SCAN page to read what was found (TYPE and sizes; PTTL
+ * and value; Redisson's side keys). The backend does not scan in list(): its background discovery
+ * (discovery.ts) walks the keyspace page by page with `foreignCandidates`, and list() re-reads the
+ * keys it found with `readForeignKeys` (the same three round trips, for those keys only). Sizes
+ * are checked before values are read, so a big cache entry under a broad glob is never transferred.
  *
  * Redis Cluster: pass the Cluster client; scanning walks every master (`nodes('master')`), and a
  * lock's side keys share its hash slot (Redisson's `{name}` tags). A client with ioredis'
@@ -45,7 +46,7 @@ import {
 import { FORMAT_SETNX_LEGACY, recogniseSetnxLegacy } from './formats/setnx-legacy';
 import { FORMAT_SHEDLOCK, recogniseShedlock } from './formats/shedlock';
 
-export { escapeGlob, validateMatchGlob };
+export { escapeGlob, matchesAnyGlob, validateMatchGlob };
 
 /** One connection: the only two commands used are `pipeline` (every read) and `eval` (releases). */
 export type RedisConn = Pick<Redis, 'pipeline' | 'eval'>;
@@ -245,8 +246,58 @@ function candidatesFor(key: string, ownPrefix: string): Candidate[] {
   return [{ key, direct: true }];
 }
 
-function scanTargets(redis: RedisLike): RedisConn[] {
+/** The connections a keyspace walk must cover: every master of a Cluster, else the one server. */
+export function scanTargets(redis: RedisLike): RedisConn[] {
   return typeof redis.nodes === 'function' ? redis.nodes('master') : [redis];
+}
+
+/** A glob set compiled once: with one glob the server filters (SCAN MATCH), with several we do. */
+export interface CompiledMatch {
+  globs: string[];
+  /** Extra SCAN arguments (`MATCH glob` when there is exactly one glob). */
+  matchArgs: string[];
+  wanted(key: string): boolean;
+}
+
+export function compileMatch(match: readonly string[]): CompiledMatch {
+  const globs = [...new Set(match.map(validateMatchGlob))];
+  // One alternation instead of one test per glob: a discovery pass tests every key of the keyspace.
+  const any = globs.length === 0 ? /(?!)/ : new RegExp(globs.map((g) => `(?:${globToRegExp(g).source})`).join('|'));
+  return {
+    globs,
+    matchArgs: globs.length === 1 ? ['MATCH', globs[0]!] : [],
+    wanted: (key) => globs.length === 1 || any.test(key),
+  };
+}
+
+/** A foreign lock key as discovery remembers it: `direct` when the key itself is under a glob. */
+export interface ForeignCandidate {
+  key: string;
+  direct: boolean;
+}
+
+/**
+ * The keys that may hold foreign locks among those one SCAN call returned (globs applied here
+ * when the server did not): the key itself, or the Redisson lock a side key names. No I/O; the
+ * background discovery (discovery.ts) collects these over many pages and reads them in batches
+ * with `readForeignKeys`.
+ */
+export function foreignCandidates(keys: readonly string[], match: CompiledMatch, ownPrefix: string): ForeignCandidate[] {
+  const out: ForeignCandidate[] = [];
+  for (const key of keys) {
+    if (!match.wanted(key)) continue;
+    out.push(...candidatesFor(key, ownPrefix));
+  }
+  return out;
+}
+
+/**
+ * Re-reads foreign lock keys found earlier (by discovery) and answers what holds them now, in the
+ * same at most three pipelined round trips as a scan page: a key released since is simply absent,
+ * so list() never shows a lock that is gone, whatever the age of the discovery pass.
+ */
+export async function readForeignKeys(conn: RedisConn, cands: readonly ForeignCandidate[], backendId: string, now: number): Promise<LockInfo[]> {
+  return (await observe(conn, [...cands], backendId, now)).map((r) => r.info);
 }
 
 /**
@@ -254,7 +305,8 @@ function scanTargets(redis: RedisLike): RedisConn[] {
  * are reported once. Sorted by key.
  */
 export async function scanForeign(redis: RedisLike, opts: ForeignScanOptions): Promise<{ locks: LockInfo[]; truncated: boolean }> {
-  const globs = [...new Set(opts.match.map(validateMatchGlob))];
+  const compiled = compileMatch(opts.match);
+  const globs = compiled.globs;
   const limit = Math.max(1, Math.floor(opts.limit ?? DEFAULT_LIMIT));
   const scanCount = Math.min(10_000, Math.max(10, Math.floor(opts.scanCount ?? DEFAULT_SCAN_COUNT)));
   let callsLeft = Math.max(1, Math.ceil((opts.maxKeysScanned ?? DEFAULT_MAX_KEYS_SCANNED) / scanCount));
@@ -268,9 +320,7 @@ export async function scanForeign(redis: RedisLike, opts: ForeignScanOptions): P
   // keyspace once per glob and split the budget between them, so each covered only a share of it.
   // With one glob the server filters (MATCH); with several, every key comes back once and is
   // matched here against the globs, compiled once.
-  const regexps = globs.map(globToRegExp);
-  const matchArgs = globs.length === 1 ? ['MATCH', globs[0]!] : [];
-  const wanted = (key: string) => globs.length === 1 || regexps.some((r) => r.test(key));
+  const { matchArgs, wanted } = compiled;
   for (const conn of scanTargets(redis)) {
     const c = { cursor: '0', done: globs.length === 0 };
     for (;;) {

@@ -17,7 +17,16 @@ import { RedlockBackend } from './redlock';
 
 export type { RedisBackendOptions } from './base';
 
-/** Creates the backend. Connections open in the background; `ping()` tells whether Redis answers. */
+/**
+ * Creates the backend. Connections open in the background; `ping()` tells whether Redis answers.
+ *
+ * `config.waitReplicas` (+ `waitTimeoutMs`, default 1000): replicated locks on a Sentinel set or a
+ * Cluster with replicas, as Redisson's `checkLockSyncedSlaves`. Every grant, renewal and release
+ * is followed by `WAIT` on its connection (base.ts confirmGrant, node.ts ReplicaWait); an acquire
+ * whose grant fewer replicas acknowledged gives the lock back and throws ReplicationError. It
+ * narrows, not closes, the failover window: WAIT does not make Redis replication synchronous (a
+ * replica that acknowledged may still not be the one promoted). Refused for Redlock (`urls`).
+ */
 export function createRedisBackend(config: RedisBackendConfig, options: Partial<RedisBackendOptions> = {}): LockBackend & RunStoreProvider {
   const opts = { ...DEFAULTS, ...options };
   if (config.urls) {
@@ -60,7 +69,10 @@ class SingleRedisBackend extends RedisBackendBase {
       handoffTtlMs: this.opts.handoffTtlMs,
       waitedMs,
     });
-    if (r.ok) return { ok: true, fence: r.fence, expiresAt: r.expiresAt, leaseMs: r.leaseMs > 0 ? r.leaseMs : o.ttlMs, leaseStart };
+    if (r.ok) {
+      // `acked` only for a grant this call wrote; a lock handed to us earlier is confirmed by base.ts.
+      return { ok: true, fence: r.fence, expiresAt: r.expiresAt, leaseMs: r.leaseMs > 0 ? r.leaseMs : o.ttlMs, leaseStart, ...(r.grantedHere && r.acked !== undefined ? { acked: r.acked } : {}) };
+    }
     // Re-check when the holder's lease runs out (it may have died without releasing).
     return { ok: false, retryInMs: r.pttl > 0 ? r.pttl + 1 : this.opts.recheckMs, clock: { serverMs: r.now, sentAt: leaseStart } };
   }

@@ -5,11 +5,12 @@
  */
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 
-import { BackendUnavailableError } from '../../locks/errors';
+import { BackendUnavailableError, ReplicationError } from '../../locks/errors';
 import { lockHealth } from '../../locks/health';
 import type { LockInfo, OwnerInfo, WaiterInfo } from '../../locks/types';
 import { tokenHash } from '../../locks/util';
 import { ACQUIRE, CANCEL, EXTEND, FORCE, RAISE_FENCE, RELEASE } from './scripts';
+import { readOwnScripted } from './read-own';
 
 export type Conn = Redis | Cluster;
 
@@ -38,6 +39,25 @@ export interface NodeOptions {
   onMessage(channel: string, message: string): void;
   /** Called for every pattern message (keyspace notifications). */
   onPatternMessage?(pattern: string, channel: string, message: string): void;
+  /** Replicated writes (config `waitReplicas`): see {@link ReplicaWait}. */
+  wait?: ReplicaWait;
+}
+
+/**
+ * `WAIT replicas timeoutMs` after our writes (Redisson `checkLockSyncedSlaves`). WAIT counts the
+ * replicas that acknowledged the *calling connection's* last propagated write: Redis sets a
+ * client's offset only from its own commands (redis/redis src/server.c, call():
+ * `if (old_master_repl_offset != server.master_repl_offset) c->woff = server.master_repl_offset`,
+ * read by waitCommand in replication.c). So WAIT always goes in the same pipeline as the write it
+ * confirms: one write to one socket, hence the same connection and, in a Cluster, the node that
+ * owns the key's slot (ioredis routes a pipeline by its keyed commands; a lone keyless WAIT would
+ * go to a random node, where it would confirm nothing). A WAIT sent later on its own could also
+ * land on a new connection after a reconnect or failover, where the offset is 0 and WAIT answers
+ * "all replicas" at once.
+ */
+export interface ReplicaWait {
+  replicas: number;
+  timeoutMs: number;
 }
 
 export interface AcquireArgs {
@@ -58,7 +78,13 @@ export interface AcquireArgs {
 }
 
 export type AcquireResult =
-  | { ok: true; fence: string; expiresAt: number; now: number; leaseMs: number }
+  | {
+      ok: true; fence: string; expiresAt: number; now: number; leaseMs: number;
+      /** False when a release handed us the lock before this call (the releaser wrote the grant). */
+      grantedHere: boolean;
+      /** Replicas that acknowledged this call's grant (with `wait`, when grantedHere). */
+      acked?: number;
+    }
   | { ok: false; pttl: number; now: number; position: number };
 
 export type ForceOutcome =
@@ -141,19 +167,62 @@ export class RedisNode {
   }
 
   async acquire(a: AcquireArgs): Promise<AcquireResult> {
-    const r = (await this.call(() =>
-      this.cmd.ldAcquire(
-        ...this.keys(a.name),
-        a.name, a.token, a.ttlMs, a.owner.id, a.owner.host, a.owner.pid, a.owner.instance, a.channel, a.labels,
-        a.waiterId, a.waitLeaseMs, this.useIndex, this.eventsChannel, a.handoffTtlMs, Math.round(a.waitedMs),
-      ),
-    )) as [number, string | number, string | number, number, number];
+    const args = [
+      ...this.keys(a.name),
+      a.name, a.token, a.ttlMs, a.owner.id, a.owner.host, a.owner.pid, a.owner.instance, a.channel, a.labels,
+      a.waiterId, a.waitLeaseMs, this.useIndex, this.eventsChannel, a.handoffTtlMs, Math.round(a.waitedMs),
+    ];
+    let r: [number, string | number, string | number, number, number, number?];
+    let acked: number | undefined;
+    if (this.opts.wait) {
+      // Same pipeline, so WAIT confirms this script's writes (see ReplicaWait). A refused attempt
+      // waits too (for its queue entry): cheap while replicas keep up, and it keeps one round trip.
+      const [res, n] = await this.withWait((p) => p.ldAcquire(...args));
+      r = res[0] as typeof r;
+      acked = n;
+    } else {
+      r = (await this.call(() => this.cmd.ldAcquire(...args))) as typeof r;
+    }
     if (r[0] === 1) {
       const expiresAt = Number(r[2]);
       this.indexHint('add', a.name, expiresAt);
-      return { ok: true, fence: String(r[1]), expiresAt, now: Number(r[3]), leaseMs: Number(r[4]) };
+      const grantedHere = r[5] !== 0;
+      return { ok: true, fence: String(r[1]), expiresAt, now: Number(r[3]), leaseMs: Number(r[4]), grantedHere, ...(grantedHere && acked !== undefined ? { acked } : {}) };
     }
     return { ok: false, pttl: Number(r[1]), now: Number(r[2]), position: Number(r[3]) };
+  }
+
+  /**
+   * Runs `add`'s keyed commands and then `WAIT` in one pipeline (see ReplicaWait). Resolves to the
+   * commands' replies and the number of replicas that acknowledged; a command's error rejects.
+   */
+  private async withWait(add: (p: PipeWithScripts) => void): Promise<[unknown[], number]> {
+    const w = this.opts.wait!;
+    const pipe = this.cmd.pipeline() as unknown as PipeWithScripts;
+    add(pipe);
+    pipe.wait(w.replicas, w.timeoutMs);
+    const res = await this.call(() => pipe.exec());
+    if (!res) throw new BackendUnavailableError(`redis ${this.label}: Connection is closed (no pipeline reply)`);
+    const out: unknown[] = [];
+    for (const [err, v] of res) {
+      if (err) await this.call(() => Promise.reject(err));
+      out.push(v);
+    }
+    return [out.slice(0, -1), Number(out.at(-1))];
+  }
+
+  /**
+   * Confirms a lock a release handed us (its grant was the releaser's write, which our WAIT would
+   * not cover): an EXTEND by our token, a write on our connection that comes after the grant in
+   * the primary's replication stream, then WAIT. Offsets only grow, so replicas that acknowledged
+   * the EXTEND have the grant too. Also tops the short handoff lease up to `ttlMs`.
+   * Null when the lock is not ours any more.
+   */
+  async confirmGrant(name: string, token: string, ttlMs: number): Promise<{ expiresAt: number; acked: number } | null> {
+    const [[r], acked] = await this.withWait((p) => p.ldExtend(...this.keys(name), name, token, ttlMs, this.useIndex, this.eventsChannel));
+    if (r === 0 || !Array.isArray(r)) return null;
+    this.indexHint('add', name, Number(r[0]));
+    return { expiresAt: Number(r[0]), acked };
   }
 
   /** Renewals asked for in the current tick, sent together at its end (see extend). */
@@ -187,6 +256,30 @@ export class RedisNode {
       e.resolve(Number(r[0]));
     };
     const one = (e: PendingExtend) => this.cmd.ldExtend(...this.keys(e.name), e.name, e.token, e.ttlMs, this.useIndex, this.eventsChannel);
+    const w = this.opts.wait;
+    if (w) {
+      // One WAIT per pipeline tick (per renewal in a Cluster, where a pipeline keeps to one slot).
+      // A renewal the replicas did not confirm rejects (ReplicationError), as a transport error
+      // does: the handle keeps the deadline of its last confirmed lease (the one a promoted replica
+      // knows) and the backend retries soon; if replicas never catch up, the handle expires at that
+      // deadline and signals it (lost: 'expired'). Resolving instead would let the holder run on
+      // past the only lease a failover would keep.
+      for (const group of this.isCluster ? batch.map((e) => [e]) : [batch]) {
+        this.withWait((p) => {
+          for (const e of group) p.ldExtend(...this.keys(e.name), e.name, e.token, e.ttlMs, this.useIndex, this.eventsChannel);
+        }).then(
+          ([res, acked]) =>
+            group.forEach((e, i) => {
+              const r = res[i];
+              if (r !== 0 && Array.isArray(r) && acked < w.replicas) {
+                e.reject(new ReplicationError(e.name, 'renew', acked, w.replicas, w.timeoutMs, 'the holder keeps its previous deadline'));
+              } else done(e, r);
+            }),
+          (err: unknown) => group.forEach((e) => e.reject(err)),
+        );
+      }
+      return;
+    }
     // A Cluster pipeline must stay within one slot: there, each renewal is its own command (still
     // sent in the same tick).
     if (batch.length === 1 || this.isCluster) {
@@ -206,8 +299,27 @@ export class RedisNode {
     );
   }
 
-  async release(name: string, token: string, handoffTtlMs: number): Promise<boolean> {
-    const r = await this.call(() => this.cmd.ldRelease(...this.keys(name), name, token, this.useIndex, this.eventsChannel, handoffTtlMs));
+  /**
+   * Compare-and-delete by token (or hand over to the next waiter). With `wait` (and `confirm`),
+   * WAIT in the same pipeline, so that a handoff grant made by this release is on the replicas
+   * before release() resolves. Fewer acknowledgements reject with ReplicationError *after* the
+   * release took effect on the primary: nothing to undo, but the caller learns that a failover now
+   * could bring the lock back (held by this token until its lease ends: a liveness cost only; the
+   * next holder confirms its own grant, see base.ts). `confirm` false: giving back a grant that
+   * failed its own WAIT (no second wait for replicas that just did not answer).
+   */
+  async release(name: string, token: string, handoffTtlMs: number, confirm = true): Promise<boolean> {
+    const args = [...this.keys(name), name, token, this.useIndex, this.eventsChannel, handoffTtlMs];
+    const w = this.opts.wait;
+    if (w && confirm) {
+      const [[r], acked] = await this.withWait((p) => p.ldRelease(...args));
+      this.indexHint('rem', name);
+      if (r === 1 && acked < w.replicas) {
+        throw new ReplicationError(name, 'release', acked, w.replicas, w.timeoutMs, 'released on the primary, but a failover now could bring it back until its lease ends');
+      }
+      return r === 1;
+    }
+    const r = await this.call(() => this.cmd.ldRelease(...args));
     this.indexHint('rem', name);
     return r === 1;
   }
@@ -260,30 +372,20 @@ export class RedisNode {
     if (names.length) await this.call(() => this.cmd.zrem(this.indexKey, ...names));
   }
 
-  /** Reads our own locks (hash, queue, waiter entries) for many names in one pipeline. */
+  /**
+   * Reads our own locks (hash, queue, waiter entries) for many names: one read-only script call
+   * per batch of names (read-own.ts), all sent at once, instead of four commands per lock.
+   */
   async readOwn(names: string[], now: number): Promise<(OwnLock | null)[]> {
     if (names.length === 0) return [];
-    const pipe = this.cmd.pipeline();
-    for (const n of names) {
+    const keysOf = (n: string): [string, string, string] => {
       const [lock, , q, w] = this.keys(n);
-      pipe.hgetall(lock!).pttl(lock!).zrange(q!, 0, -1, 'WITHSCORES').hgetall(w!);
-    }
-    const res = await this.call(() => pipe.exec());
-    const out: (OwnLock | null)[] = [];
-    for (let i = 0; i < names.length; i++) {
-      const [hErr, h] = res?.[i * 4] ?? [];
-      if (hErr) throw hErr;
-      const fields = h as Record<string, string> | undefined;
-      if (!fields?.token) {
-        out.push(null);
-        continue;
-      }
-      const pttl = Number(res?.[i * 4 + 1]?.[1]);
-      const queue = (res?.[i * 4 + 2]?.[1] ?? []) as string[];
-      const entries = (res?.[i * 4 + 3]?.[1] ?? {}) as Record<string, string>;
-      out.push({ name: names[i]!, fields, pttl, now, waiters: waitersFrom(queue, entries, now) });
-    }
-    return out;
+      return [lock!, q!, w!];
+    };
+    const raw = await this.call(() => readOwnScripted(this.cmd, names, keysOf, this.isCluster));
+    return raw.map((r, i) =>
+      r?.fields.token ? { name: names[i]!, fields: r.fields, pttl: r.pttl, now, waiters: waitersFrom(r.queue, r.entries, now) } : null,
+    );
   }
 
   private subscriber(): Conn {
@@ -359,6 +461,15 @@ export class RedisNode {
       throw err;
     }
   }
+}
+
+/** An ioredis pipeline with our scripts (defineCommand adds them to pipelines too). */
+interface PipeWithScripts {
+  ldAcquire(...args: (string | number)[]): PipeWithScripts;
+  ldExtend(...args: (string | number)[]): PipeWithScripts;
+  ldRelease(...args: (string | number)[]): PipeWithScripts;
+  wait(replicas: number, timeoutMs: number): PipeWithScripts;
+  exec(): Promise<[Error | null, unknown][] | null>;
 }
 
 interface PendingExtend {

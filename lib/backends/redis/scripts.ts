@@ -82,7 +82,9 @@ end
  * refresh the queue. Also answers "already yours" when a release handed it to us meanwhile.
  * ARGV: name, token, ttl, owner, host, pid, inst, ch, labels, waiterId|'', waitLeaseMs, useIndex,
  *       events channel, handoffTtl, waitedMs (as the client measured it, for the event)
- * Returns {1, fence, exp, now, lease} or {0, pttl, now, queued position (0-based) or -1}.
+ * Returns {1, fence, exp, now, lease, granted here: 1 | 0} or {0, pttl, now, queued position (0-based) or -1}.
+ * "Granted here" is 0 when a release handed us the lock earlier (its grant was written by the
+ * releaser's connection, so a WAIT on ours does not cover it: see base.ts, confirmGrant).
  */
 export const ACQUIRE = `${PRELUDE}
 local name, token, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
@@ -95,7 +97,7 @@ if redis.call('EXISTS', KEYS[1], KEYS[3]) == 0 then
   if waiter ~= '' then redis.call('HDEL', KEYS[4], waiter) end
   local fence, exp = grant(me, ttl, useIndex, name)
   publishEvent(events, 'acquired', name, fence, me.o, ARGV[15])
-  return {1, tostring(fence), tostring(exp), now, ttl}
+  return {1, tostring(fence), tostring(exp), now, ttl, 1}
 end
 local cur = redis.call('HGET', KEYS[1], 'token')
 if cur == token then
@@ -104,7 +106,7 @@ if cur == token then
     redis.call('HDEL', KEYS[4], waiter)
   end
   local h = redis.call('HMGET', KEYS[1], 'fence', 'exp')
-  return {1, h[1], h[2], now, redis.call('PTTL', KEYS[1])}
+  return {1, h[1], h[2], now, redis.call('PTTL', KEYS[1]), 0}
 end
 if not cur then
   -- Free. Fairness: the oldest live waiter goes first; a newcomer only gets an uncontested lock.
@@ -124,7 +126,7 @@ if not cur then
     end
     local fence, exp = grant(me, ttl, useIndex, name)
     publishEvent(events, 'acquired', name, fence, me.o, ARGV[15])
-    return {1, tostring(fence), tostring(exp), now, ttl}
+    return {1, tostring(fence), tostring(exp), now, ttl, 1}
   end
   handoff(useIndex, name, handoffTtl, events)
 end
