@@ -24,7 +24,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { freePort, stopper, waitForPort, type RunningServer } from './servers';
+import { crashable, freePort, waitForPort, type RunningServer } from './servers';
 
 export interface DynaliteOptions {
   /** Store tables in LevelDB under the server's dir (default: in memory, lost on exit). */
@@ -57,16 +57,16 @@ export async function startDynalite(opts: DynaliteOptions = {}): Promise<Dynalit
     '--createTableMs', '0', '--deleteTableMs', '0', '--updateTableMs', '0',
     ...(opts.persist ? ['--path', join(dir, 'leveldb')] : []),
   ];
-  const launch = async (timeoutMs: number) => {
-    const p = spawn(process.execPath, args, { stdio: 'ignore' });
-    await waitForPort('127.0.0.1', port, timeoutMs, p).catch(async (err) => {
-      if (!exited(p)) p.kill('SIGKILL');
-      throw err;
-    });
-    return p;
-  };
-  let proc = spawn(process.execPath, args, { stdio: 'ignore' });
-  let stopped: Promise<void> | undefined;
+  const proc = crashable(
+    'dynalite',
+    dir,
+    () => spawn(process.execPath, args, { stdio: 'ignore' }),
+    (p, timeoutMs) =>
+      waitForPort('127.0.0.1', port, timeoutMs, p).catch(async (err) => {
+        if (!exited(p)) p.kill('SIGKILL');
+        throw err;
+      }),
+  );
   const server: DynaliteServer = {
     name: 'dynalite',
     host: '127.0.0.1',
@@ -75,24 +75,14 @@ export async function startDynalite(opts: DynaliteOptions = {}): Promise<Dynalit
     dir,
     persistent: opts.persist === true,
     get process() {
-      return proc;
+      return proc.process;
     },
-    kill: () =>
-      new Promise<void>((resolve) => {
-        if (exited(proc)) return resolve();
-        proc.once('exit', () => resolve());
-        proc.kill('SIGKILL');
-      }),
-    restart: async (timeoutMs = 15_000) => {
-      if (stopped) throw new Error('dynalite was stopped: its dir is gone');
-      if (!exited(proc)) throw new Error(`dynalite is still running (pid ${proc.pid}): kill() it first`);
-      proc = await launch(timeoutMs);
-    },
-    // stopper() binds one process; the server may have been restarted since, so stop the current one.
-    stop: () => (stopped ??= stopper('dynalite', proc, dir)()),
+    kill: () => proc.kill(),
+    restart: (timeoutMs = 15_000) => proc.restart(timeoutMs),
+    stop: () => proc.stop(),
   };
   try {
-    await waitForPort('127.0.0.1', port, 15_000, proc);
+    await waitForPort('127.0.0.1', port, 15_000, server.process);
   } catch (err) {
     await server.stop();
     throw err;

@@ -20,7 +20,7 @@ import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { ensureBinary, freePort, stopper, waitForPort, type RunningServer } from './servers';
+import { crashable, ensureBinary, freePort, waitForPort, type RunningServer } from './servers';
 
 export interface EtcdCluster extends RunningServer {
   /** Every member's client URL, for `endpoints`. */
@@ -81,8 +81,7 @@ function spawnMember(self: Member, cluster: Member[], token: string): EtcdMember
     '--logger', 'zap', '--log-level', 'error', '--log-outputs', join(dir, 'etcd.log'),
   ];
   const name = `etcd-${self.name}`;
-  let proc = spawn(bin, args, { stdio: 'ignore' });
-  let stopped: Promise<void> | undefined;
+  const proc = crashable(name, dir, () => spawn(bin, args, { stdio: 'ignore' }), (_p, timeoutMs) => waitHealthy(member, timeoutMs));
   const member: EtcdMember = {
     name,
     host,
@@ -91,22 +90,11 @@ function spawnMember(self: Member, cluster: Member[], token: string): EtcdMember
     url: clientUrl,
     dir,
     get process() {
-      return proc;
+      return proc.process;
     },
-    kill: () =>
-      new Promise<void>((resolve) => {
-        if (exited(proc)) return resolve();
-        proc.once('exit', () => resolve());
-        proc.kill('SIGKILL');
-      }),
-    restart: async (timeoutMs = 30_000) => {
-      if (stopped) throw new Error(`${name} was stopped: its data dir is gone`);
-      if (!exited(proc)) throw new Error(`${name} is still running (pid ${proc.pid}): kill() it first`);
-      proc = spawn(bin, args, { stdio: 'ignore' });
-      await waitHealthy(member, timeoutMs);
-    },
-    // stopper() binds one process; the member may have been restarted since, so stop the current one.
-    stop: () => (stopped ??= stopper(name, proc, dir)()),
+    kill: () => proc.kill(),
+    restart: (timeoutMs = 30_000) => proc.restart(timeoutMs),
+    stop: () => proc.stop(),
   };
   return member;
 }

@@ -108,6 +108,55 @@ export function stopper(name: string, proc: ChildProcess, dir: string): () => Pr
     }));
 }
 
+/** SIGKILL (a crash: no graceful shutdown); resolves once the process is gone. */
+export function killHard(proc: ChildProcess): Promise<void> {
+  if (proc.exitCode !== null || proc.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    proc.once('exit', () => resolve());
+    proc.kill('SIGKILL');
+  });
+}
+
+/** A server process that can crash and come back with its data (the torture's server-kill). */
+export interface CrashableProcess {
+  /** The current process (a new one after each restart). */
+  readonly process: ChildProcess;
+  /** SIGKILL; resolves once the process is gone. */
+  kill(): Promise<void>;
+  /** Starts the server again, on the same port from the same data in its dir; resolves once it serves. */
+  restart(timeoutMs: number): Promise<void>;
+  /** Stops the current process (see stopper) and removes the dir; idempotent. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Spawns a server with `spawnProc` now and on each restart (same arguments: same port, same data
+ * dir under `dir`); a restart resolves once `ready` says the new process serves.
+ */
+export function crashable(
+  name: string,
+  dir: string,
+  spawnProc: () => ChildProcess,
+  ready: (proc: ChildProcess, timeoutMs: number) => Promise<void>,
+): CrashableProcess {
+  let proc = spawnProc();
+  let stopped: Promise<void> | undefined;
+  return {
+    get process() {
+      return proc;
+    },
+    kill: () => killHard(proc),
+    restart: async (timeoutMs) => {
+      if (stopped) throw new Error(`${name} was stopped: its data dir is gone`);
+      if (proc.exitCode === null && proc.signalCode === null) throw new Error(`${name} is still running (pid ${proc.pid}): kill() it first`);
+      proc = spawnProc();
+      await ready(proc, timeoutMs);
+    },
+    // stopper() binds one process; the server may have been restarted since, so stop the current one.
+    stop: () => (stopped ??= stopper(name, proc, dir)()),
+  };
+}
+
 export interface RedisServerOptions {
   /** Extra `redis-server` arguments, e.g. ['--notify-keyspace-events', 'KEA']. */
   args?: string[];

@@ -36,6 +36,16 @@ function cs(w: string, at: number, fence: string, v: number, plain = v, ok = tru
   ];
 }
 
+/** A short torture cell's verdict: enough critical sections, none unsafe with fencing. */
+function expectSafe(x: CellResult['report']): void {
+  expect(x.acquisitions).toBeGreaterThan(10);
+  expect(x.failures).toEqual([]);
+  expect(x.lostUpdates.fenced).toBe(0);
+  expect(x.lostUpdates.fencedRegister).toBe(0);
+  expect(x.fenceRegressions.count).toBe(0);
+  expect(x.fenceOrderViolations.count).toBe(0);
+}
+
 describe('torture checker on hand-made histories', () => {
   it('passes a clean history', () => {
     const r = check(h([0, 'runner', params()], ...cs('a', 10, '1', 0), ...cs('b', 30, '2', 1), ...cs('a', 50, '3', 2)));
@@ -250,12 +260,7 @@ describe('torture, short form: holders paused past their TTL and killed', () => 
       const x = r.report;
       expect(r.injected.pause ?? 0).toBeGreaterThanOrEqual(1);
       expect(r.injected.kill ?? 0).toBeGreaterThanOrEqual(1);
-      expect(x.acquisitions).toBeGreaterThan(10);
-      expect(x.failures).toEqual([]);
-      expect(x.lostUpdates.fenced).toBe(0);
-      expect(x.lostUpdates.fencedRegister).toBe(0);
-      expect(x.fenceRegressions.count).toBe(0);
-      expect(x.fenceOrderViolations.count).toBe(0);
+      expectSafe(x);
       // The register's count of accepted increments agrees with what the workers saw accepted
       // (a killed worker may not have logged its last accepted write).
       expect(x.lostUpdates.acceptedWrites).toBeLessThanOrEqual(x.acquisitions);
@@ -283,12 +288,7 @@ describe('torture, short form: one lock holder cut off by kernel packet drops (n
       expect(cell?.netns).toBe(true);
       const x = cell!.report;
       expect(cell!.injected['net-partition'] ?? 0).toBeGreaterThanOrEqual(1);
-      expect(x.acquisitions).toBeGreaterThan(10);
-      expect(x.failures).toEqual([]);
-      expect(x.lostUpdates.fenced).toBe(0);
-      expect(x.lostUpdates.fencedRegister).toBe(0);
-      expect(x.fenceRegressions.count).toBe(0);
-      expect(x.fenceOrderViolations.count).toBe(0);
+      expectSafe(x);
       // The cut-off holder learns from its own lease clock, before a successor can be granted.
       expect(x.lossDetection.neverLearned).toBe(0);
       // Someone else got the cut-off holder's lock after each partition.

@@ -4,20 +4,20 @@
  * supports. Adding a store is one entry in DEPLOYMENTS (see the etcd / DynamoDB notes below).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import type { BackendConfig } from '../lib/backends/config';
+import { startSentinel } from './sentinel';
 import { sentinelLag } from './sentinel-lag';
 import {
   ensureZooKeeper,
   fourLetterWord,
-  freePort,
+  killHard,
   startRedis,
   startZooKeeper,
   startZooKeeperEnsemble,
-  waitForPort,
   waitForZooKeeper,
   type RunningServer,
 } from '../scripts/servers';
@@ -91,14 +91,6 @@ async function redisProcess(name: string, ctx: DeployContext, aof: boolean, extr
   };
 }
 
-function killHard(proc: ChildProcess): Promise<void> {
-  if (proc.exitCode !== null || proc.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    proc.once('exit', () => resolve());
-    proc.kill('SIGKILL');
-  });
-}
-
 const REDIS_OPTIONS = { commandTimeoutMs: 1000, recheckMs: 500 };
 
 function singleRedis(aof: boolean): DeploymentSpec {
@@ -142,7 +134,6 @@ const redlock: DeploymentSpec = {
 const sentinel: DeploymentSpec = {
   description: 'Sentinel: primary + replica + 1 sentinel, failover on primary kill (async replication, no WAIT)',
   async start(ctx) {
-    const bin = spawnSync('sh', ['-c', 'command -v redis-server'], { encoding: 'utf8' }).stdout.trim();
     // Redis 7 waits repl-diskless-sync-delay (5 s) before the first full sync of a replica: a
     // primary killed in that window fails over to a replica without the fence counters (seen by
     // the checker as fence regressions). 0 here, so the failover tests a replica that is in sync.
@@ -150,53 +141,15 @@ const sentinel: DeploymentSpec = {
     const a = await redisProcess('redis-a', ctx, false, sync);
     const b = await redisProcess('redis-b', ctx, false, sync);
     spawnSync('redis-cli', ['-p', String(b.port), 'replicaof', '127.0.0.1', String(a.port)]);
-    const sport = await freePort();
-    const sdir = mkdtempSync(join(ctx.dir, 'sentinel-'));
-    writeFileSync(
-      join(sdir, 'sentinel.conf'),
-      [
-        `port ${sport}`, 'bind 127.0.0.1', `dir ${sdir}`, 'protected-mode no', `logfile ${join(sdir, 'sentinel.log')}`,
-        `sentinel monitor mymaster 127.0.0.1 ${a.port} 1`,
-        'sentinel down-after-milliseconds mymaster 1000',
-        'sentinel failover-timeout mymaster 5000',
-      ].join('\n') + '\n',
-    );
-    const sproc = spawn(bin, [join(sdir, 'sentinel.conf'), '--sentinel'], { stdio: 'ignore' });
-    await waitForPort('127.0.0.1', sport, 10_000, sproc);
-    const nodes = [a, b];
-    const primaryPort = () => {
-      const out = spawnSync('redis-cli', ['-p', String(sport), 'sentinel', 'get-master-addr-by-name', 'mymaster'], { encoding: 'utf8' }).stdout;
-      return Number(out.split('\n')[1]);
-    };
-    // Wait until the sentinel knows the replica (it learns it from the primary's INFO).
-    for (let i = 0; i < 100; i++) {
-      const out = spawnSync('redis-cli', ['-p', String(sport), 'sentinel', 'replicas', 'mymaster'], { encoding: 'utf8' }).stdout;
-      if (out.includes(String(b.port))) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    const s = await startSentinel(ctx, 'sentinel-', a, b);
     return {
-      config: { id: 'torture', type: 'redis', sentinel: { name: 'mymaster', sentinels: [`127.0.0.1:${sport}`] } },
+      config: { id: 'torture', type: 'redis', sentinel: { name: 'mymaster', sentinels: [s.sentinel] } },
       options: REDIS_OPTIONS,
       livenessExtraMs: REDIS_OPTIONS.recheckMs + 1000,
       pauseMs: ctx.ttlMs * 2,
       proxyable: false,
-      failover: async () => {
-        const before = primaryPort();
-        const victim = nodes.find((n) => n.port === before);
-        if (!victim) throw new Error(`failover: primary port ${before} is not ours`);
-        await victim.kill();
-        for (let i = 0; i < 200 && primaryPort() === before; i++) await new Promise((r) => setTimeout(r, 50));
-        const after = primaryPort();
-        // Bring the old primary back; the Sentinel reconfigures it as a replica of the new one.
-        await victim.restart();
-        spawnSync('redis-cli', ['-p', String(victim.port), 'replicaof', '127.0.0.1', String(after)]);
-        return `primary ${before} killed, ${after === before ? 'NOT promoted' : `replica ${after} promoted`}`;
-      },
-      stop: async () => {
-        await killHard(sproc);
-        rmSync(sdir, { recursive: true, force: true });
-        await Promise.all(nodes.map((n) => n.stop()));
-      },
+      failover: s.failover,
+      stop: s.stop,
     };
   },
 };

@@ -10,6 +10,11 @@
  *    into a partition would, and delivered on heal(): the stale holder's late write of Kleppmann's
  *    example arrives after its lease is gone, and the resource must refuse it by its fence.
  * New connections are accepted during a partition (and connected upstream) but carry nothing.
+ *
+ * With `delayed`, the delay applies only to the connections it selects from the first bytes their
+ * client sends (e.g. a Redis replica's REPLCONF handshake: torture/sentinel-lag.ts); the others pass
+ * undelayed. A connection whose other side closes is closed at once and the bytes held for it are
+ * dropped, not flushed, as a crashed host loses what it had in flight.
  */
 import { connect, createServer, type Server, type Socket } from 'node:net';
 
@@ -17,7 +22,20 @@ interface Pipe {
   queue: Array<{ at: number; buf: Buffer }>;
   timer: NodeJS.Timeout | undefined;
   to: Socket;
+  /** Whether setDelay() applies to this connection (FaultProxyOptions.delayed). */
+  delayed: boolean;
 }
+
+export interface FaultProxyOptions {
+  /**
+   * Selects the connections setDelay() applies to, from the bytes their client has sent so far
+   * (latin1, up to the first 4 KiB; asked again on each chunk until it says yes). Default: all.
+   */
+  delayed?: (firstBytes: string) => boolean;
+}
+
+/** How much of a connection's first bytes `delayed` gets to see. */
+const SNIFF_BYTES = 4096;
 
 export class FaultProxy {
   private server: Server | undefined;
@@ -30,6 +48,7 @@ export class FaultProxy {
   constructor(
     private readonly targetHost: string,
     readonly targetPort: number,
+    private readonly opts: FaultProxyOptions = {},
   ) {}
 
   async start(): Promise<number> {
@@ -49,16 +68,26 @@ export class FaultProxy {
     client.setNoDelay(true);
     upstream.setNoDelay(true);
     this.sockets.add(client).add(upstream);
-    const up: Pipe = { queue: [], timer: undefined, to: upstream };
-    const down: Pipe = { queue: [], timer: undefined, to: client };
+    const { delayed } = this.opts;
+    const up: Pipe = { queue: [], timer: undefined, to: upstream, delayed: !delayed };
+    const down: Pipe = { queue: [], timer: undefined, to: client, delayed: !delayed };
     this.pipes.add(up).add(down);
-    client.on('data', (buf) => this.push(up, buf));
+    let sniffed = '';
+    client.on('data', (buf) => {
+      if (delayed && !up.delayed && sniffed.length < SNIFF_BYTES) {
+        sniffed += buf.toString('latin1');
+        // From this chunk on, both directions (a replication stream one way, its ACKs the other).
+        if (delayed(sniffed)) up.delayed = down.delayed = true;
+      }
+      this.push(up, buf);
+    });
     upstream.on('data', (buf) => this.push(down, buf));
     const close = () => {
       client.destroy();
       upstream.destroy();
       for (const p of [up, down]) {
         clearTimeout(p.timer);
+        p.queue.length = 0;
         this.pipes.delete(p);
       }
       this.sockets.delete(client);
@@ -73,7 +102,7 @@ export class FaultProxy {
   }
 
   private push(p: Pipe, buf: Buffer): void {
-    p.queue.push({ at: performance.now() + this.delayMs, buf });
+    p.queue.push({ at: performance.now() + (p.delayed ? this.delayMs : 0), buf });
     this.pump(p);
   }
 
