@@ -37,7 +37,9 @@ import { BenchWorker, sumCounters } from './lib/workers';
 
 const TTL_MS = 30_000;
 /** Top-level commands a lock client sends; Lua-internal calls and the inspector's reads have other names. */
-const TOP_LEVEL = ['evalsha', 'eval', 'evalsha_ro', 'eval_ro', 'fcall', 'subscribe', 'unsubscribe', 'psubscribe', 'punsubscribe', 'ssubscribe', 'sunsubscribe'];
+// Not evalsha_ro/eval_ro: the lock clients' scripts all write; the read-only form is the
+// inspector's (lib/backends/redis/read-own.ts), which confirms waiters between handoffs.
+const TOP_LEVEL = ['evalsha', 'eval', 'fcall', 'subscribe', 'unsubscribe', 'psubscribe', 'punsubscribe', 'ssubscribe', 'sunsubscribe'];
 const COMPARE_DEL = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
 
 const REDIS_PY_PEER = fileURLToPath(new URL('./redis-py-handoff.py', import.meta.url));

