@@ -326,6 +326,11 @@ export class EventHub {
       seen.add(l.key);
       if (this.touchedSince(id, l.key, started)) continue;
       const prev = known.get(l.key);
+      // A lockdeck lock taken moments ago on a backend we watch: its watch event is on its way.
+      // When the event loop was busy, the reconcile timer runs before the pending I/O that carries
+      // the event (libuv runs timers first) and would record the change as found by reconcile.
+      // Left to the watch; a later round records it if the watch never does.
+      if (!prev && !quiet && this.watches.has(id) && l.format === 'lockdeck' && l.acquiredAt !== null && now - l.acquiredAt < WATCH_GRACE_MS) continue;
       if (!prev) {
         emit('acquired', l.key, l);
       } else if (holderIdentity(prev) !== holderIdentity(l)) {
@@ -387,6 +392,9 @@ export interface PingEvent {
   now: number;
   heartbeatMs: number;
 }
+
+/** How long a fresh lockdeck acquisition is left to the backend's watch before reconcile reports it. */
+const WATCH_GRACE_MS = 2000;
 
 /** Locks per `data:` line of a snapshot (about 200 kB of JSON). */
 const SNAPSHOT_CHUNK_LOCKS = 500;
