@@ -4,7 +4,7 @@
  *
  * Each test uses its own key prefix and removes only what it made.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
 import {
   AcquireTimeoutError,
@@ -129,6 +129,26 @@ export function runBackendContract(name: string, fixture: () => Promise<Contract
       expect(compareFences(h2.fence, h1.fence)).toBe(1);
       await h2.release();
       await h1.release(); // releasing a lost lock is a no-op, not an error
+    });
+
+    it('regression (torture: clock-jump): a waiter whose wall clock stepped an hour ahead takes no live lock', async () => {
+      // Found on SQLite (leases on the writer's wall clock) and DynamoDB (takeover by the stored
+      // wall-clock expiry): 129 and 135 overlapping critical sections in the torture clock-jump
+      // cells. Expiry must come from the store's clock or a monotonic one, never Date.now().
+      const k = key('clock-step');
+      const held = await a.acquire(k, { ttlMs: 10_000, autoRenew: false });
+      const realNow = Date.now.bind(Date);
+      try {
+        vi.spyOn(Date, 'now').mockImplementation(() => realNow() + 3_600_000); // an NTP step, or an operator
+        expect(await b.tryAcquire(k, { ttlMs: 10_000 })).toBeNull();
+        await expect(b.acquire(k, { ttlMs: 10_000, waitMs: 1000 })).rejects.toThrow(AcquireTimeoutError);
+        expect(held.held).toBe(true);
+      } finally {
+        vi.restoreAllMocks();
+      }
+      await held.release();
+      const next = await b.acquire(k, { ttlMs: 10_000, waitMs: 5000 });
+      await next.release();
     });
 
     it('keeps a lock past its TTL while it is renewed automatically', async () => {

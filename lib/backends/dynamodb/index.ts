@@ -19,8 +19,8 @@
  *   version for the item's `leaseDuration` on its own monotonic clock — and the write is
  *   conditional on that version. Not the stored `lockdeckExpiresAt` (wall clock, for display):
  *   a waiter whose clock had stepped ahead took live locks by it (torture clock-jump × dynamodb:
- *   135 overlapping critical sections, 61 holders never told; test/dynamodb.contract.test.ts
- *   "regression (torture: clock-jump)"). A lock whose holder died before this process first saw
+ *   135 overlapping critical sections, 61 holders never told; test/contract.ts, for every
+ *   backend, "regression (torture: clock-jump)"). A lock whose holder died before this process first saw
  *   it is taken leaseDuration after that first sighting.
  * - Waiting polls (DynamoDB has no push): a consistent GetItem every `pollMs` (default 100 ms,
  *   ±30 % jitter; the Java client's default refreshPeriod is 1000 ms). Waiters in this process are
