@@ -103,6 +103,14 @@ function percentile(sorted: number[], p: number): number | null {
 export function intervals(events: HistoryEvent[]): Interval[] {
   const out: Interval[] = [];
   const open = new Map<string, Interval>(); // worker -> its open interval
+  const close = (w: string, mono: number, wall: number, endedBy: Interval['endedBy']) => {
+    const iv = open.get(w);
+    if (!iv) return;
+    iv.end = mono;
+    iv.wallEnd = wall;
+    iv.endedBy = endedBy;
+    open.delete(w);
+  };
   const requested = new Map<string, number>(); // worker -> mono of its acquire-start
   const lastMono = events.length ? events[events.length - 1]!.mono : 0;
   const lastWall = events.length ? events[events.length - 1]!.wall : 0;
@@ -128,26 +136,11 @@ export function intervals(events: HistoryEvent[]): Interval[] {
         if (iv && iv.lostAt === null && iv.start <= e.mono) iv.lostAt = e.mono;
         break;
       }
-      case 'cs-end': {
-        const iv = open.get(e.w);
-        if (iv) {
-          iv.end = e.mono;
-          iv.wallEnd = e.wall;
-          iv.endedBy = 'cs-end';
-          open.delete(e.w);
-        }
+      case 'cs-end':
+        close(e.w, e.mono, e.wall, 'cs-end');
         break;
-      }
       case 'fault':
-        if (e.kind === 'kill' && e.phase === 'begin') {
-          const iv = open.get(e.target);
-          if (iv) {
-            iv.end = e.mono;
-            iv.wallEnd = e.wall;
-            iv.endedBy = 'killed';
-            open.delete(e.target);
-          }
-        }
+        if (e.kind === 'kill' && e.phase === 'begin') close(e.target, e.mono, e.wall, 'killed');
         break;
       default:
         break;
