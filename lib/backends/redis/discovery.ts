@@ -121,7 +121,14 @@ export class ForeignDiscovery {
   private full = false;
   private sleepTimer: NodeJS.Timeout | undefined;
   private wakeSleep: (() => void) | undefined;
-  private passWaiters: Array<{ after: number; resolve(): void }> = [];
+  /**
+   * Callers waiting for a pass: resolved when pass number `minSeq` (or a later one) completes.
+   * Numbers, not timestamps: a pass started in the same millisecond as passNow() was ambiguous
+   * (CI once saw a second, needless pass).
+   */
+  private passWaiters: Array<{ minSeq: number; resolve(): void }> = [];
+  /** Passes started so far (the number of the one under way, or of the last one). */
+  private passSeq = 0;
   /** Passes failed in a row (Redis down): the pause before the next try grows with it. */
   private failures = 0;
   /** Restarted after an idle stop: what it knows may be minutes old, so list() waits (bounded). */
@@ -202,9 +209,10 @@ export class ForeignDiscovery {
    * stop). Wakes the loop if it is pausing between passes.
    */
   passNow(timeoutMs = Infinity): Promise<void> {
+    // The next pass to start is ours, even when start() below starts it right away.
+    const minSeq = this.passSeq + 1;
+    const p = new Promise<void>((resolve) => this.passWaiters.push({ minSeq, resolve }));
     this.start();
-    const after = Date.now();
-    const p = new Promise<void>((resolve) => this.passWaiters.push({ after, resolve }));
     if (!this.scanning) this.wakeSleep?.();
     return withTimeout(p, timeoutMs);
   }
@@ -216,7 +224,7 @@ export class ForeignDiscovery {
   ensureFresh(timeoutMs: number): Promise<void> {
     this.start();
     if (!this.mustWait || this.stopped) return Promise.resolve();
-    return withTimeout(new Promise<void>((resolve) => this.passWaiters.push({ after: 0, resolve })), timeoutMs);
+    return withTimeout(new Promise<void>((resolve) => this.passWaiters.push({ minSeq: 0, resolve })), timeoutMs);
   }
 
   /** A key that a keyspace notification says holds a foreign lock now (see base.ts watch). */
@@ -296,7 +304,7 @@ export class ForeignDiscovery {
       }
       if (this.stopped || !this.started) break;
       // Someone asked for a pass while this one ran (passNow): the next starts at once.
-      if (this.passWaiters.some((w) => w.after > 0) && this.failures === 0) continue;
+      if (this.passWaiters.some((w) => w.minSeq > this.passSeq) && this.failures === 0) continue;
       await this.sleep(pauseMs);
     }
     this.scanning = false;
@@ -308,6 +316,7 @@ export class ForeignDiscovery {
   /** One walk over every master. Throws when Redis fails or restarts under it. */
   private async pass(): Promise<void> {
     const generation = this.generation;
+    const seq = ++this.passSeq;
     const startedAt = Date.now();
     const t0 = performance.now();
     this.scanning = true;
@@ -361,8 +370,8 @@ export class ForeignDiscovery {
       this.lastPassMs = performance.now() - t0;
       this.lastError = null;
       const waiters = this.passWaiters;
-      this.passWaiters = waiters.filter((w) => w.after > startedAt);
-      for (const w of waiters) if (w.after <= startedAt) w.resolve();
+      this.passWaiters = waiters.filter((w) => w.minSeq > seq);
+      for (const w of waiters) if (w.minSeq <= seq) w.resolve();
     } finally {
       this.scanning = false;
     }
