@@ -1,7 +1,7 @@
 import Link from 'next/link';
 
 import { Table, TBody, TD, TH, THead, TR } from '@/components/ui/table';
-import { formatCount } from '@/lib/client/format';
+import { formatAgo, formatCount, formatMs, plural } from '@/lib/client/format';
 import type { BackendCounts } from '@/lib/client/locks';
 import type { BackendStatus } from '@/lib/client/types';
 
@@ -32,6 +32,7 @@ export function BackendsTable({ backends, counts }: { backends: BackendStatus[];
                 </Link>
                 <span className="ml-1.5 text-xs text-muted-foreground">{b.type}</span>
                 {down && b.error && <p className="mt-0.5 max-w-md text-xs break-words text-red-700 dark:text-red-300">{b.error}</p>}
+                {b.discovery && <DiscoveryLine d={b.discovery} />}
               </TD>
               <TD>
                 <BackendStatusBadge backend={b} />
@@ -44,5 +45,33 @@ export function BackendsTable({ backends, counts }: { backends: BackendStatus[];
         })}
       </TBody>
     </Table>
+  );
+}
+
+/**
+ * Foreign-lock discovery under a Redis backend: foreign clients keep no index, so their locks are
+ * found by a paced background SCAN; this says how fresh that is, so "no foreign lock" is not
+ * mistaken for "not looked yet".
+ */
+function DiscoveryLine({ d }: { d: NonNullable<BackendStatus['discovery']> }) {
+  const text =
+    d.passes === 0
+      ? `foreign locks: first scan under way (${formatCount(d.keysExamined)} keys examined)`
+      : `foreign locks: ${formatCount(d.known)} found · last scan ${formatAgo(d.lastPassAgeMs ?? 0)}, took ${formatMs(d.lastPassMs)}`;
+  const warn = d.behind || d.full;
+  const why = d.behind
+    ? ` — behind${d.lastError ? `: ${d.lastError}` : ''}; foreign locks taken since are not listed`
+    : d.full
+      ? ` — more than it remembers (${plural(d.known, 'key')}); narrow "match"`
+      : '';
+  return (
+    <p
+      data-testid="discovery-status"
+      className={`mt-0.5 max-w-md text-xs break-words ${warn ? 'text-amber-700 dark:text-amber-300' : 'text-muted-foreground'}`}
+      title={`${d.passes} complete passes over the keyspace; each walks it with SCAN (never KEYS), paced to leave the server free`}
+    >
+      {text}
+      {why}
+    </p>
   );
 }

@@ -24,6 +24,11 @@ export interface ConsoleMetrics {
   pingSeconds: Histogram<'backend'>;
   lockEvents: Counter<'backend' | 'event' | 'source'>;
   sseClients: Gauge;
+  discoveryKnown: Gauge<'backend'>;
+  discoveryPasses: Gauge<'backend'>;
+  discoveryBehind: Gauge<'backend'>;
+  discoveryLastPassAge: Gauge<'backend'>;
+  discoveryPassSeconds: Gauge<'backend'>;
 }
 
 export function getMetrics(): ConsoleMetrics {
@@ -72,6 +77,38 @@ export function getMetrics(): ConsoleMetrics {
       sseClients: new Gauge({
         name: 'lockdeck_console_event_streams',
         help: 'Open /api/events streams.',
+        registers: [registry],
+      }),
+      // Foreign-lock discovery (Redis backends with `match`): a paced background SCAN finds the
+      // keys of foreign clients' locks; these say how fresh what it found is.
+      discoveryKnown: new Gauge({
+        name: 'lockdeck_foreign_discovery_known_locks',
+        help: 'Foreign lock keys the background discovery remembers, per backend.',
+        labelNames: ['backend'],
+        registers: [registry],
+      }),
+      discoveryPasses: new Gauge({
+        name: 'lockdeck_foreign_discovery_passes',
+        help: 'Complete discovery passes over the keyspace since the console started, per backend.',
+        labelNames: ['backend'],
+        registers: [registry],
+      }),
+      discoveryBehind: new Gauge({
+        name: 'lockdeck_foreign_discovery_behind',
+        help: '1 when the last complete discovery pass is older than it should be (passes failing): foreign locks taken since are not listed.',
+        labelNames: ['backend'],
+        registers: [registry],
+      }),
+      discoveryLastPassAge: new Gauge({
+        name: 'lockdeck_foreign_discovery_last_pass_age_seconds',
+        help: 'Time since the last complete discovery pass started: foreign locks taken after it may not be listed yet.',
+        labelNames: ['backend'],
+        registers: [registry],
+      }),
+      discoveryPassSeconds: new Gauge({
+        name: 'lockdeck_foreign_discovery_pass_seconds',
+        help: 'How long the last complete discovery pass took.',
+        labelNames: ['backend'],
         registers: [registry],
       }),
     };

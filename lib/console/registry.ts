@@ -20,7 +20,7 @@ import 'server-only';
 import { createBackend } from '../backends';
 import type { BackendConfig } from '../backends/config';
 import { BackendUnavailableError, UnknownBackendError } from '../locks/errors';
-import type { BackendType, Capabilities, LeaseRevoker, LockBackend, Unsubscribe } from '../locks/types';
+import type { BackendType, Capabilities, ForeignDiscoveryStatus, LeaseRevoker, LockBackend, Unsubscribe } from '../locks/types';
 import { getConfig, getTuning, type ConsoleTuning } from './config';
 import { getMetrics } from './metrics';
 import { singleton } from './singleton';
@@ -35,6 +35,17 @@ export interface BackendStatus {
   /** Epoch ms of the last health check; null before the first one finished. */
   checkedAt: number | null;
   capabilities: Capabilities | null;
+  /**
+   * The backend's background discovery of foreign locks (Redis with `match`), once a listing
+   * started it: how old what it knows is, and `behind` when its last complete pass is older than
+   * it should be (passes failing): foreign locks taken since then are not listed.
+   */
+  discovery?: ForeignDiscoveryStatus & { behind: boolean };
+}
+
+/** `behind`: a pass finished once, and the last one is older than the discovery's own bound. */
+export function withBehind(s: ForeignDiscoveryStatus): ForeignDiscoveryStatus & { behind: boolean } {
+  return { ...s, behind: s.state !== 'stopped' && s.lastPassAgeMs !== null && s.lastPassAgeMs > s.staleAfterMs };
 }
 
 interface Entry {
@@ -135,7 +146,23 @@ export class Registry {
       capabilities: e.backend
         ? { ...e.backend.capabilities, leaseRevocation: typeof (e.backend as Partial<LeaseRevoker>).revokeLease === 'function' }
         : null,
+      ...discoveryOf(e.backend),
     };
+  }
+
+  /** Sets the foreign-discovery gauges (at scrape time: the figures age by the second). */
+  updateDiscoveryGauges(): void {
+    const m = getMetrics();
+    for (const e of this.entries.values()) {
+      const d = discoveryOf(e.backend).discovery;
+      if (!d) continue;
+      const backend = e.config.id;
+      m.discoveryKnown.set({ backend }, d.known);
+      m.discoveryPasses.set({ backend }, d.passes);
+      m.discoveryBehind.set({ backend }, d.behind ? 1 : 0);
+      if (d.lastPassAgeMs !== null) m.discoveryLastPassAge.set({ backend }, d.lastPassAgeMs / 1000);
+      if (d.lastPassMs !== null) m.discoveryPassSeconds.set({ backend }, d.lastPassMs / 1000);
+    }
   }
 
   statuses(): BackendStatus[] {
@@ -307,4 +334,9 @@ export function getRegistry(): Registry {
     r.start();
     return r;
   });
+}
+
+function discoveryOf(b: LockBackend | null): { discovery?: ForeignDiscoveryStatus & { behind: boolean } } {
+  const s = b?.discoveryStatus?.() ?? null;
+  return s ? { discovery: withBehind(s) } : {};
 }

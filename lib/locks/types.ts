@@ -213,6 +213,42 @@ export interface LockInspector {
   watch(onChange: (change: LockChange) => void, opts?: WatchOptions): Unsubscribe;
   /** One trivial round trip; resolves to its latency in ms, rejects when the store is down. */
   ping(): Promise<number>;
+  /**
+   * The background discovery behind list(), where the backend runs one (Redis with `match`);
+   * null before the first list() started it.
+   */
+  discoveryStatus?(): ForeignDiscoveryStatus | null;
+}
+
+/**
+ * A background walk that finds locks no index lists (Redis: foreign clients' keys, found by a
+ * paced SCAN): how fresh what it knows is. The console shows it per backend (/api/backends,
+ * metrics) so an operator can tell "no foreign lock" from "not looked yet".
+ */
+export interface ForeignDiscoveryStatus {
+  /** 'scanning' while a pass is under way, 'idle' between passes, 'stopped' after close(). */
+  state: 'idle' | 'scanning' | 'stopped';
+  /** Complete passes so far. */
+  passes: number;
+  /** Local epoch ms when the last complete pass started (locks taken before it are known), or null. */
+  lastPassStartedAt: number | null;
+  /** How long ago the last complete pass started (ms): the age of what discovery knows. */
+  lastPassAgeMs: number | null;
+  /** How long the last complete pass took (ms). */
+  lastPassMs: number | null;
+  /** Keyspace entries returned so far by the pass under way. */
+  keysExamined: number;
+  /** Foreign lock keys remembered. */
+  known: number;
+  /**
+   * Past this age of the last complete pass something is wrong (passes failing while Redis is
+   * away, say): list() adds a warning row saying that foreign locks taken since are not shown.
+   */
+  staleAfterMs: number;
+  /** The last error of a pass (Redis down...), cleared by the next complete pass. */
+  lastError: string | null;
+  /** More foreign locks than `maxLocks`: the rest are not remembered. */
+  full: boolean;
 }
 
 /** What {@link LeaseRevoker.revokeLease} answers: the lock as seen, and every key the lease carried. */

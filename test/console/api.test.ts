@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { createRedisBackend } from '../../lib/backends/redis';
 import { createSqliteBackend } from '../../lib/backends/sqlite';
+import { delay } from '../../lib/locks/util';
 import type { LockBackend, LockHandle, LockInfo } from '../../lib/locks/types';
 import { startRedis, type RunningServer } from '../../scripts/servers';
 import { eventually, openEvents, startConsole, type ConsoleServer, type SseClient } from './harness';
@@ -218,6 +219,33 @@ describe('backends and locks', () => {
       expect(typeof b.latencyMs).toBe('number');
       expect(b.error).toBeUndefined();
     }
+  });
+
+  it('GET /api/backends and /api/metrics say how fresh the foreign-lock discovery of a Redis backend is', async () => {
+    const key = `app:discovery-${RUN}`;
+    await redis.set(key, randomBytes(16).toString('hex'), 'PX', 60_000);
+    // Found once a pass that started after the SET completes (the console lists every few seconds,
+    // which keeps the discovery going; passes run at least once a second on this tiny keyspace).
+    let d: Record<string, unknown> | undefined;
+    const deadline = Date.now() + 15_000;
+    while (Date.now() < deadline) {
+      const { backends } = await json<{ backends: Array<Record<string, unknown>> }>(await server.fetch('/api/backends', { token: VW }));
+      d = backends.find((b) => b.id === 'cache')?.discovery as Record<string, unknown> | undefined;
+      if (d && (d.known as number) >= 1 && (d.passes as number) >= 2) break;
+      await delay(200);
+    }
+    expect(d).toMatchObject({ behind: false, full: false, lastError: null });
+    expect(d!.known).toBeGreaterThanOrEqual(1);
+    expect(d!.lastPassAgeMs).toBeLessThan(d!.staleAfterMs as number);
+    // SQLite has no discovery: the field is absent, not null.
+    const { backends } = await json<{ backends: Array<Record<string, unknown>> }>(await server.fetch('/api/backends', { token: VW }));
+    expect(backends.find((b) => b.id === 'local')).not.toHaveProperty('discovery');
+    const text = await (await server.fetch('/api/metrics', { token: VW })).text();
+    expect(Number(/^lockdeck_foreign_discovery_known_locks\{backend="cache"\} (\d+)/m.exec(text)?.[1])).toBeGreaterThanOrEqual(1);
+    expect(text).toMatch(/^lockdeck_foreign_discovery_behind\{backend="cache"\} 0$/m);
+    expect(text).toMatch(/^lockdeck_foreign_discovery_last_pass_age_seconds\{backend="cache"\} [\d.e-]+$/m);
+    expect(text).not.toMatch(/lockdeck_foreign_discovery_[a-z_]+\{backend="local"\}/);
+    await redis.del(key);
   });
 
   it('GET /api/locks merges every backend, sorted by backend then key, in the LockInfo shape', async () => {

@@ -2,12 +2,14 @@ import { withAuth } from '@/lib/console/auth';
 import { updateInventoryGauges } from '@/lib/console/inventory';
 import { getMetrics } from '@/lib/console/metrics';
 import { methodNotAllowed } from '@/lib/console/http';
+import { getRegistry } from '@/lib/console/registry';
 
 export const runtime = 'nodejs';
 export const dynamic = 'force-dynamic';
 
 export const GET = withAuth({ role: 'viewer' }, async () => {
   await updateInventoryGauges();
+  getRegistry().updateDiscoveryGauges();
   const { registry } = getMetrics();
   return new Response(await registry.metrics(), { headers: { 'Content-Type': registry.contentType, 'Cache-Control': 'no-store' } });
 });

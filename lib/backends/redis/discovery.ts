@@ -17,7 +17,7 @@
  * A Redis restart (or failover) bumps a generation on the connection's `ready` event: a pass in
  * flight is abandoned (its cursor means nothing to the new server) and a new one starts at once.
  */
-import type { LockInfo } from '../../locks/types';
+import type { ForeignDiscoveryStatus, LockInfo } from '../../locks/types';
 import { compileMatch, foreignCandidates, readForeignKeys, scanTargets, type CompiledMatch, type ForeignCandidate, type RedisConn, type RedisLike } from './formats';
 
 export interface DiscoveryOptions {
@@ -60,31 +60,8 @@ export const DISCOVERY_DEFAULTS: Readonly<DiscoveryOptions> = Object.freeze({
   idleMs: 300_000,
 });
 
-export interface DiscoveryStatus {
-  /** 'scanning' while a pass is under way, 'idle' between passes, 'stopped' after close(). */
-  state: 'idle' | 'scanning' | 'stopped';
-  /** Complete passes so far. */
-  passes: number;
-  /** Local epoch ms when the last complete pass started (locks taken before it are known), or null. */
-  lastPassStartedAt: number | null;
-  /** How long ago the last complete pass started (ms): the age of what discovery knows. */
-  lastPassAgeMs: number | null;
-  /** How long the last complete pass took (ms). */
-  lastPassMs: number | null;
-  /** Keyspace entries returned so far by the pass under way. */
-  keysExamined: number;
-  /** Foreign lock keys remembered. */
-  known: number;
-  /**
-   * Past this age of the last complete pass something is wrong (passes failing while Redis is
-   * away, say): list() adds a warning row saying that foreign locks taken since are not shown.
-   */
-  staleAfterMs: number;
-  /** The last error of a pass (Redis down...), cleared by the next complete pass. */
-  lastError: string | null;
-  /** More foreign locks than `maxLocks`: the rest are not remembered. */
-  full: boolean;
-}
+/** Where discovery stands (the shape lives in lib/locks/types.ts: the console shows it for any backend). */
+export type DiscoveryStatus = ForeignDiscoveryStatus;
 
 interface Known {
   conn: RedisConn;
