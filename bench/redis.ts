@@ -2,7 +2,8 @@
  * Redis section, all on one throwaway redis-server started here (scripts/servers.ts startRedis()):
  *
  *  - baselines: PING (ioredis, sequential, hot loop) — the baseline the targets are written
- *    against —, PING after 1-10 ms idle, a minimal lock cycle (SET NX PX + Lua compare-DEL), and
+ *    against —, PING after 1-10 ms idle, a minimal lock cycle (SET NX PX + Lua compare-DEL), a
+ *    minimal fenced cycle (one script: fence counter + SET PX; the same compare-DEL), and
  *    the push floor (one PUBLISH reaching a subscriber in another process, same harness as ours);
  *  - ours: uncontended acquire+release, cross-process handoff (with a breakdown of its critical
  *    path), server requests per handoff, waiters woken per release, server-side Lua time per script;
@@ -41,6 +42,14 @@ const TTL_MS = 30_000;
 // inspector's (lib/backends/redis/read-own.ts), which confirms waiters between handoffs.
 const TOP_LEVEL = ['evalsha', 'eval', 'fcall', 'subscribe', 'unsubscribe', 'psubscribe', 'punsubscribe', 'ssubscribe', 'sunsubscribe'];
 const COMPARE_DEL = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
+/**
+ * The least a *fenced* lock can do: one script that takes the lock and draws a fence from a
+ * counter that never expires (it must outlive every holder, so it cannot be the lock key), the
+ * fence kept in the value; released by the same compare-DEL. No queue, index, owner or events.
+ */
+const FENCED_ACQUIRE =
+  "if redis.call('EXISTS', KEYS[1]) == 1 then return false end local f = redis.call('INCR', KEYS[2]) " +
+  "redis.call('SET', KEYS[1], ARGV[1] .. ':' .. f, 'PX', ARGV[2]) return f";
 
 const REDIS_PY_PEER = fileURLToPath(new URL('./redis-py-handoff.py', import.meta.url));
 
@@ -151,7 +160,9 @@ export async function redisSection(ctx: BenchContext): Promise<void> {
   raw.on('error', () => undefined);
   ctx.defer(() => raw.disconnect());
   raw.defineCommand('benchCompareDel', { numberOfKeys: 1, lua: COMPARE_DEL });
+  raw.defineCommand('benchFencedAcquire', { numberOfKeys: 2, lua: FENCED_ACQUIRE });
   const compareDel = (raw as unknown as { benchCompareDel(k: string, v: string): Promise<number> }).benchCompareDel.bind(raw);
+  const fencedAcquire = (raw as unknown as { benchFencedAcquire(k: string, f: string, t: string, px: number): Promise<number | null> }).benchFencedAcquire.bind(raw);
   ctx.versions.redis = /redis_version:(\S+)/.exec(await raw.info('server'))?.[1] ?? '?';
   ctx.versions.ioredis = packageVersion('ioredis');
   ctx.versions.redlock = packageVersion('redlock');
@@ -196,6 +207,7 @@ export async function redisSection(ctx: BenchContext): Promise<void> {
   const pings: number[][] = [];
   const colds: number[][] = [];
   const minimal: number[][] = [];
+  const fenced: number[][] = [];
   const cycles: number[][] = [];
   const handoffs: HandoffSample[][] = [];
   const floors: HandoffSample[][] = [];
@@ -221,6 +233,15 @@ export async function redisSection(ctx: BenchContext): Promise<void> {
         const t = String(++tok);
         if ((await raw.set('bench:minimal', t, 'PX', TTL_MS, 'NX')) !== 'OK') throw new Error('bench:minimal unexpectedly held');
         await compareDel('bench:minimal', t);
+      },
+      { warmup: first ? 200 : 20, samples: cycleN, maxMs: 5000 },
+    );
+    const fc = await measure(
+      async () => {
+        const t = String(++tok);
+        const f = await fencedAcquire('bench:{fenced}', 'bench:{fenced}:fence', t, TTL_MS);
+        if (f === null) throw new Error('bench:{fenced} unexpectedly held');
+        await compareDel('bench:{fenced}', `${t}:${f}`);
       },
       { warmup: first ? 200 : 20, samples: cycleN, maxMs: 5000 },
     );
@@ -250,11 +271,12 @@ export async function redisSection(ctx: BenchContext): Promise<void> {
     pings.push(p);
     colds.push(cold);
     minimal.push(m);
+    fenced.push(fc);
     cycles.push(c);
     handoffs.push(ho.samples);
     floors.push(fl.samples);
     ctx.log(
-      `round ${r + 1}/${ROUNDS}: PING ${ms(median(p))} (after idle ${ms(median(cold))}), minimal cycle ${ms(median(m))}, ` +
+      `round ${r + 1}/${ROUNDS}: PING ${ms(median(p))} (after idle ${ms(median(cold))}), minimal cycle ${ms(median(m))}, fenced ${ms(median(fc))}, ` +
         `acquire+release ${ms(median(c))}, handoff ${ms(median(msOf(ho.samples)))}, push floor ${ms(median(msOf(fl.samples)))}`,
     );
   }
@@ -263,12 +285,15 @@ export async function redisSection(ctx: BenchContext): Promise<void> {
   const allPing = summarize(pings.flat());
   const allCold = summarize(colds.flat());
   const allMin = summarize(minimal.flat());
+  const allFenced = summarize(fenced.flat());
   const allCycle = summarize(cycles.flat());
   const allHo = summarize(msOf(handoffs.flat()));
   const allFloor = summarize(msOf(floors.flat()));
   const pingP50s = pings.map(median);
   const cycleRatio = pairedRatio(cycles.map(median), pingP50s);
   const minRatio = pairedRatio(minimal.map(median), pingP50s);
+  const fencedRatio = pairedRatio(fenced.map(median), pingP50s);
+  const cycleVsFenced = pairedRatio(cycles.map(median), fenced.map(median));
   const cycleVsMin = pairedRatio(cycles.map(median), minimal.map(median));
   const hoRatio = pairedRatio(handoffs.map((h) => median(msOf(h))), pingP50s);
   const floorRatio = pairedRatio(floors.map((h) => median(msOf(h))), pingP50s);
@@ -559,6 +584,11 @@ export async function redisSection(ctx: BenchContext): Promise<void> {
       target: '—', verdict: 'baseline', note: 'SET NX PX + Lua compare-DEL (no fencing, queue, index or events); anchor: redis-py 2.8× PING',
     },
     {
+      section: S, figure: 'minimal fenced lock cycle p50', value: allFenced.p50, unit: 'ms', baseline: base, ratio: fencedRatio.median, ratioSpread: spread(fencedRatio),
+      target: '—', verdict: 'baseline',
+      note: `one Lua script: EXISTS, INCR of a counter that never expires, SET PX with the fence in the value; released by the same compare-DEL (no queue, index, owner or events); acquire+release is ${cycleVsFenced.median.toFixed(2)}× it`,
+    },
+    {
       section: S, figure: 'acquire+release p50', value: allCycle.p50, unit: 'ms', baseline: base, ratio: cycleRatio.median, ratioSpread: spread(cycleRatio),
       target: '≤ 2.4×', verdict: atMost(cycleRatio.median, 2.4),
       note: `${cycleVsMin.median.toFixed(2)}× the minimal lock cycle; server Lua ${luaCycleUs.toFixed(0)} µs of it (ACQUIRE ${us(cycleLua, 'ACQUIRE')} + RELEASE ${us(cycleLua, 'RELEASE')} µs p50, PING ${us(cycleLua, 'PING')} µs)`,
@@ -652,6 +682,7 @@ export async function redisSection(ctx: BenchContext): Promise<void> {
     ping: { pooled: round(allPing), perRoundP50: perRound(pings) },
     pingAfterIdle: { pooled: round(allCold), perRoundP50: perRound(colds) },
     minimalCycle: { pooled: round(allMin), perRoundP50: perRound(minimal), ratio: minRatio },
+    fencedCycle: { pooled: round(allFenced), perRoundP50: perRound(fenced), ratio: fencedRatio },
     acquireRelease: { pooled: round(allCycle), perRoundP50: perRound(cycles), ratio: cycleRatio, vsMinimal: cycleVsMin },
     handoff: {
       pooled: round(allHo),
