@@ -31,7 +31,7 @@ import type { LockHandle } from '../lib/locks/types';
 import { contenderKey, prefixEnd } from '../lib/backends/etcd/layout';
 import { startEtcd } from '../scripts/etcd-server';
 import { packageVersion, scaled, type BenchContext } from './lib/context';
-import { fencesIncrease, pingPong, type HandoffSample, waitForWaiters } from './lib/handoff';
+import { contendedThroughput, fencesIncrease, pingPong, throughputRow, type HandoffSample, type ThroughputResult, waitForWaiters } from './lib/handoff';
 import { pin } from './lib/machine';
 import type { WorkerSpec } from './lib/protocol';
 import { atMost, ms, type Row } from './lib/report';
@@ -178,6 +178,18 @@ async function runSection(ctx: BenchContext, S: string, endpoints: string[], url
     const fencesOk = fencesIncrease(oursHo.flat()) && fencesIncrease(goHo.flat());
     for (const w of workers) await w.call({ op: 'release', pauseMs: 0 }).catch(() => undefined);
 
+    // ---------------------------------------------------------- throughput on one contended lock
+    // 2 contenders (one per process) and 16 (eight per process); see contendedThroughput.
+    const throughput: ThroughputResult[] = [];
+    for (const c of [2, 16]) {
+      const t = await contendedThroughput(
+        Array.from({ length: c }, (_, k) => ({ w: [wa, wb][k % 2]!, slot: 100 + c + Math.floor(k / 2) })),
+        { name: `${root}/throughput`, ttlMs: TTL_MS, durationMs: scaled(ctx, 3000, 1000) },
+      );
+      throughput.push(t);
+      ctx.log(`throughput, ${c} contenders: ${t.perSec.toFixed(0)}/s (${t.acquisitions}), overlaps ${t.overlaps}, fences increasing ${t.fencesIncrease}`);
+    }
+
     // ---------------------------------------------------------- etcdctl lock peers
     const peers = await etcdctlHandoffs(ctx, endpoints, backend, inspector, `${root}/ctl`, scaled(ctx, 15, 5), 40_000);
     const toCtl = summarize(peers.oursToCtl);
@@ -237,6 +249,7 @@ async function runSection(ctx: BenchContext, S: string, endpoints: string[], url
       {
         section: S, figure: 'handoff p50 vs etcdctl lock', value: allHo.p50, unit: 'ms', baseline: `etcdctl→etcdctl p50 ${ms(ctlCtl.p50)}`, ratio: allHo.p50 / ctlCtl.p50, target: '—', verdict: 'info',
       },
+      ...throughput.map((t) => throughputRow(S, t, allHo.p50, ' (two processes)')),
       ...wakes.flatMap((w): Row[] => [
         {
           section: S, figure: `server requests per handoff (${w.n} waiters)`, value: mean(w.unary), unit: 'req', baseline: '—', ratio: null, target: '≤ 3', verdict: atMost(Math.max(...w.unary), 3),
@@ -254,7 +267,7 @@ async function runSection(ctx: BenchContext, S: string, endpoints: string[], url
     ctx.details.etcd = {
       range: allRange, rawCycle: allRaw, acquireRelease: allOurs, ratios: { oursVsRange, oursVsRaw, rawVsRange },
       handoff: allHo, goStyleHandoff: allGo, handoffVsGoStyle: hoVsGo, fencesIncrease: fencesOk,
-      npmLock: allNpm, etcdctlToEtcdctl: ctlCtl, oursToEtcdctl: toCtl, wakes,
+      npmLock: allNpm, etcdctlToEtcdctl: ctlCtl, oursToEtcdctl: toCtl, wakes, throughput,
       perRound: { range: rng.map(median), raw: raw.map(median), ours: ours.map(median), npm: npm.map(median) },
     };
   } finally {

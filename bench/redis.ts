@@ -28,7 +28,7 @@ import { createRedisBackend } from '../lib/backends/redis/index';
 import * as luaScripts from '../lib/backends/redis/scripts';
 import { startRedis } from '../scripts/servers';
 import { packageVersion, scaled, type BenchContext } from './lib/context';
-import { breakdown, fencesIncrease, pingPong, type HandoffOptions, type HandoffSample, waitForWaiters } from './lib/handoff';
+import { breakdown, contendedThroughput, fencesIncrease, pingPong, throughputRow, type HandoffOptions, type HandoffSample, type ThroughputResult, waitForWaiters } from './lib/handoff';
 import { pin } from './lib/machine';
 import { PYTHON, PythonPeer } from './lib/python-peer';
 import type { WorkerSpec } from './lib/protocol';
@@ -492,34 +492,18 @@ export async function redisSection(ctx: BenchContext): Promise<void> {
   await holder.w.call({ op: 'release', pauseMs: 0, slot: holder.slot } as Parameters<BenchWorker['request']>[0]); // leave the lock free
 
   // ------------------------------------------------------------ throughput on one contended lock
-  // C contenders (2: one per process; 16: four per process) loop acquire → release with a zero
-  // critical section. Every hold's [acquired, releasing] interval is checked against all others
-  // (one monotonic clock on this host): throughput must never come from overlapping holds.
+  // 2 contenders (one per process) and 16 (four per process); see contendedThroughput.
   const TP = 'bench:throughput';
   const tpMs = scaled(ctx, 3000, 1000);
-  const throughput: { contenders: number; perSec: number; acquisitions: number; overlaps: number; fencesIncrease: boolean; requestsPerAcquisition: number }[] = [];
+  const throughput: (ThroughputResult & { requestsPerAcquisition: number })[] = [];
   for (const c of [2, 16]) {
     const seats: Seat[] = Array.from({ length: c }, (_, k) => ({ w: (c === 2 ? [wa, wb] : all)[k % (c === 2 ? 2 : all.length)]!, slot: nextSlot + Math.floor(k / all.length) }));
     nextSlot += Math.ceil(c / all.length);
     const statsBefore = await commandStats(raw);
-    const t0 = performance.now();
-    const replies = await Promise.all(
-      seats.map((s) => s.w.call({ op: 'contend', name: TP, ttlMs: TTL_MS, durationMs: tpMs, slot: s.slot } as unknown as Parameters<BenchWorker['request']>[0], tpMs + 30_000)),
-    );
-    const elapsed = performance.now() - t0;
+    const t = await contendedThroughput(seats, { name: TP, ttlMs: TTL_MS, durationMs: tpMs });
     const dStats = diffStats(statsBefore, await commandStats(raw));
-    const spans = replies.flatMap((r) => (r as unknown as { spans: [string | null, number, number][] }).spans).sort((a, b) => a[1] - b[1]);
-    let overlaps = 0;
-    let increasing = true;
-    for (let i = 1; i < spans.length; i++) {
-      if (spans[i]![1] < spans[i - 1]![2]) overlaps++;
-      if (BigInt(spans[i]![0] ?? '0') <= BigInt(spans[i - 1]![0] ?? '0')) increasing = false;
-    }
-    throughput.push({
-      contenders: c, perSec: (spans.length / elapsed) * 1000, acquisitions: spans.length, overlaps, fencesIncrease: increasing,
-      requestsPerAcquisition: topLevel(dStats) / spans.length,
-    });
-    ctx.log(`throughput, ${c} contenders: ${((spans.length / elapsed) * 1000).toFixed(0)}/s (${spans.length} in ${elapsed.toFixed(0)} ms), overlaps ${overlaps}, fences increasing ${increasing}`);
+    throughput.push({ ...t, requestsPerAcquisition: topLevel(dStats) / t.acquisitions });
+    ctx.log(`throughput, ${c} contenders: ${t.perSec.toFixed(0)}/s (${t.acquisitions}), overlaps ${t.overlaps}, fences increasing ${t.fencesIncrease}`);
   }
   await Promise.all(all.map((w) => w.stop()));
 
@@ -634,11 +618,7 @@ export async function redisSection(ctx: BenchContext): Promise<void> {
         note: `pub/sub messages reaching any waiter process within 30 ms of a release; max ${Math.max(...m.woken)} over ${m.releases} releases; FIFO violations (all N): ${fifoViolations}`,
       },
     ]),
-    ...throughput.map((t): Row => ({
-      section: S, figure: `throughput, 1 lock, ${t.contenders} contenders`, value: t.perSec, unit: '/s', baseline: `1/handoff p50 ${(1000 / allHo.p50).toFixed(0)}/s`,
-      ratio: t.perSec / (1000 / allHo.p50), target: '≥ 0.8×', verdict: t.perSec >= 0.8 * (1000 / allHo.p50) && t.overlaps === 0 ? 'pass' : 'FAIL',
-      note: `critical section 0, ${t.acquisitions} acquisitions; overlapping holds: ${t.overlaps}; fences strictly increasing: ${t.fencesIncrease}; ${t.requestsPerAcquisition.toFixed(2)} requests/acquisition`,
-    })),
+    ...throughput.map((t) => throughputRow(S, t, allHo.p50, `; ${t.requestsPerAcquisition.toFixed(2)} requests/acquisition`)),
     {
       section: S, figure: 'renewal: locks per server read', value: locksPerRead, unit: 'locks', baseline: '—', ratio: null, target: '≥ 50 (batched)',
       verdict: locksPerRead >= 50 && allHeld ? 'pass' : 'FAIL',

@@ -13,7 +13,7 @@ import Database from 'better-sqlite3';
 import type { LockBackend } from '../lib/locks/types';
 import { loadFactory } from './lib/backends';
 import { packageVersion, scaled, type BenchContext } from './lib/context';
-import { fencesIncrease, pingPong } from './lib/handoff';
+import { contendedThroughput, fencesIncrease, pingPong, throughputRow, type ThroughputResult } from './lib/handoff';
 import type { WorkerSpec } from './lib/protocol';
 import { ms } from './lib/report';
 import { measure, pairedRatio, median, sleep, summarize } from './lib/stats';
@@ -103,8 +103,18 @@ export async function sqliteSection(ctx: BenchContext): Promise<void> {
     budgetMs: 20_000,
   });
   await ho.holder.call({ op: 'release', pauseMs: 0 });
-  await Promise.all([wa.stop(), wb.stop()]);
   const hoAll = summarize(ho.samples.map((s) => s.ms));
+  // Throughput on one contended lock: 2 contenders (one per process) and 16 (eight per process).
+  const throughput: ThroughputResult[] = [];
+  for (const c of [2, 16]) {
+    const t = await contendedThroughput(
+      Array.from({ length: c }, (_, k) => ({ w: [wa, wb][k % 2]!, slot: 100 + c + Math.floor(k / 2) })),
+      { name: 'bench:throughput', ttlMs: TTL_MS, durationMs: scaled(ctx, 3000, 1000) },
+    );
+    throughput.push(t);
+    ctx.log(`sqlite: throughput, ${c} contenders: ${t.perSec.toFixed(0)}/s (${t.acquisitions}), overlaps ${t.overlaps}, fences increasing ${t.fencesIncrease}`);
+  }
+  await Promise.all([wa.stop(), wb.stop()]);
   ctx.log(`sqlite: SELECT 1 p50 ${ms(baseAll.p50)}, acquire+release p50 ${ms(cycAll.p50)}, handoff p50 ${ms(hoAll.p50)}`);
 
   ctx.rows.push(
@@ -119,5 +129,6 @@ export async function sqliteSection(ctx: BenchContext): Promise<void> {
       note: `cross-process, n=${hoAll.n}, p99 ${ms(hoAll.p99)}; waiter confirmed ${seesWaiters ? 'via inspector waiters' : 'by a 20 ms wait (no waiter records)'}; fences increasing: ${fencesIncrease(ho.samples)}`,
     },
   );
-  ctx.details.sqlite = { path, baseline: baseAll, acquireRelease: cycAll, ratio: cycRatio, handoff: hoAll };
+  ctx.rows.push(...throughput.map((t) => throughputRow(S, t, hoAll.p50, ' (two processes)')));
+  ctx.details.sqlite = { path, baseline: baseAll, acquireRelease: cycAll, ratio: cycRatio, handoff: hoAll, throughput };
 }

@@ -9,7 +9,12 @@
  *    and the cross-process handoff (bench/lib/handoff.ts, two `lockdeck` workers);
  *  - kazoo's Lock handoff between two Python processes (bench/kazoo-handoff.py), when
  *    /usr/bin/python3 can import kazoo: same method (t1 in the waiter − t0 in the holder, both
- *    CLOCK_MONOTONIC), waiter confirmed blocked by its node showing up, same pauses.
+ *    CLOCK_MONOTONIC), waiter confirmed blocked by its node showing up, same pauses;
+ *  - N = 2, 16, 128 waiters queued on one lock, the lock handed down the queue: requests per
+ *    handoff and waiters woken per release, counted by the server per session (`cons`: packets
+ *    received, and sent minus received = watch notifications pushed), mntr's watch counters beside;
+ *  - throughput on one contended lock (2 and 16 contenders in two processes, zero critical
+ *    section, every hold checked against all others for overlap).
  *
  * Baselines and our cycle run in R interleaved rounds; p50 ratios are the median of per-round
  * ratios with their spread. The two handoffs are interleaved per round too. Every loop is bounded
@@ -21,14 +26,15 @@ import { fileURLToPath } from 'node:url';
 
 import { createZooKeeperBackend } from '../lib/backends/zookeeper/index';
 import { CreateMode, ZkSession } from '../lib/backends/zookeeper/session';
-import { startZooKeeper } from '../scripts/servers';
+import type { LockHandle } from '../lib/locks/types';
+import { fourLetterWord, startZooKeeper } from '../scripts/servers';
 import { packageVersion, scaled, type BenchContext } from './lib/context';
-import { fencesIncrease, pingPong, type HandoffSample, waitForWaiters } from './lib/handoff';
+import { contendedThroughput, fencesIncrease, pingPong, throughputRow, type HandoffSample, type ThroughputResult, waitForWaiters } from './lib/handoff';
 import { pin } from './lib/machine';
 import { PYTHON, PythonPeer } from './lib/python-peer';
 import type { WorkerSpec } from './lib/protocol';
 import { atMost, ms, type Row } from './lib/report';
-import { measure, median, pairedRatio, summarize, uniform } from './lib/stats';
+import { mean, measure, median, pairedRatio, sleep, summarize, uniform, withTimeout } from './lib/stats';
 import { BenchWorker } from './lib/workers';
 
 const TTL_MS = 30_000;
@@ -71,13 +77,13 @@ export async function zookeeperSection(ctx: BenchContext): Promise<void> {
   const S = 'zookeeper';
   const server = await startZooKeeper();
   try {
-    await runSection(ctx, S, server.url.replace(/^zookeeper:\/\//, ''), server.process.pid);
+    await runSection(ctx, S, server.url.replace(/^zookeeper:\/\//, ''), server.process.pid, { host: server.host, port: server.port });
   } finally {
     await server.stop();
   }
 }
 
-async function runSection(ctx: BenchContext, S: string, connect: string, serverPid: number | undefined): Promise<void> {
+async function runSection(ctx: BenchContext, S: string, connect: string, serverPid: number | undefined, at: { host: string; port: number }): Promise<void> {
   if (ctx.pin && serverPid) pin(serverPid, ctx.pin.server);
   ctx.log(`zookeeper on ${connect} (pid ${serverPid})`);
   ctx.versions['node-zookeeper-client'] = packageVersion('node-zookeeper-client');
@@ -90,7 +96,8 @@ async function runSection(ctx: BenchContext, S: string, connect: string, serverP
     await session.ready();
     const backend = createZooKeeperBackend(config);
     cleanups.push(() => backend.close());
-    const inspector = createZooKeeperBackend({ ...config, id: 'bench-zk-inspector' });
+    // Shows every waiter of the 128-waiter queue (the console's default reads the first 100).
+    const inspector = createZooKeeperBackend({ ...config, id: 'bench-zk-inspector' }, { maxWaitersShown: 1000 });
     cleanups.push(() => inspector.close());
 
     const RAW = `${root}/bench/raw`;
@@ -200,6 +207,26 @@ async function runSection(ctx: BenchContext, S: string, connect: string, serverP
     const hoVsKazoo = kPeers ? pairedRatio(oursHo.map((h) => median(h.map((s) => s.ms))), kazooHo.map(median)) : null;
     const fencesOk = fencesIncrease(oursHo.flat());
 
+    // ---------------------------------------------------------- throughput on one contended lock
+    // 2 contenders (one per process) and 16 (eight per process); see contendedThroughput.
+    await pair[0].call({ op: 'release', pauseMs: 0 }); // the handoff lock's last holder lets go
+    const TP = 'bench/throughput';
+    const tpMs = scaled(ctx, 3000, 1000);
+    const throughput: ThroughputResult[] = [];
+    for (const c of [2, 16]) {
+      const t = await contendedThroughput(
+        Array.from({ length: c }, (_, k) => ({ w: [wa, wb][k % 2]!, slot: 100 + c + Math.floor(k / 2) })),
+        { name: TP, ttlMs: TTL_MS, durationMs: tpMs },
+      );
+      throughput.push(t);
+      ctx.log(`throughput, ${c} contenders: ${t.perSec.toFixed(0)}/s (${t.acquisitions}), overlaps ${t.overlaps}, fences increasing ${t.fencesIncrease}`);
+    }
+    await Promise.all([wa.stop(), wb.stop()]);
+
+    // ---------------------------------------------------------- N waiters: requests, wake-ups
+    const wakes: ZkWakeResult[] = [];
+    for (const n of [2, 16, 128]) wakes.push(await wakeCounts(ctx, at, config, inspector, n, Math.min(n, scaled(ctx, 8, 3))));
+
     // ---------------------------------------------------------- rows
     const existsLabel = `exists p50 ${ms(allExists.p50)}`;
     const rawLabel = `raw cycle p50 ${ms(allRaw.p50)}`;
@@ -238,10 +265,26 @@ async function runSection(ctx: BenchContext, S: string, connect: string, serverP
     } else {
       rows.push({ section: S, figure: 'kazoo Lock handoff', value: null, unit: '', baseline: '—', ratio: null, target: '—', verdict: 'skip', note: `${PYTHON} cannot import kazoo` });
     }
+    rows.push(
+      ...throughput.map((t) => throughputRow(S, t, allHo.p50, ' (two processes)')),
+      ...wakes.flatMap((w): Row[] => [
+        {
+          section: S, figure: `server requests per handoff (${w.n} waiters)`, value: mean(w.requests), unit: 'req', baseline: '—', ratio: null, target: '≤ 3',
+          verdict: atMost(mean(w.requests), 3),
+          note: `requests the server received (cons, every session) from release() to the next holder settled, less the idle pings expected in that time (${w.pingsPerSec.toFixed(2)}/s measured idle); ` +
+            `${w.releases} releases, max ${Math.max(...w.requests)} before that correction: the release's delete, the next waiter's getChildren, the new holder's watch on its own node`,
+        },
+        {
+          section: S, figure: `waiters woken per release (${w.n} waiters)`, value: mean(w.woken), unit: '', baseline: '—', ratio: null, target: '≤ 1', verdict: atMost(Math.max(...w.woken), 1),
+          note: `watch notifications the server pushed to waiting sessions (cons: sent − received, the releasing session excluded: it watches its own node), max ${Math.max(...w.woken)}; ` +
+            `mntr watches fired per release ${mean(w.watchesFired).toFixed(2)} (the releaser's own included); handoff p50 ${ms(median(w.handoffMs))}`,
+        },
+      ]),
+    );
     ctx.rows.push(...rows);
     ctx.details.zookeeper = {
       exists: allExists, rawCycle: allRaw, acquireRelease: allOurs, ratios: { oursVsExists, oursVsRaw, rawVsExists },
-      handoff: allHo, kazooHandoff: allK, handoffVsKazoo: hoVsKazoo, fencesIncrease: fencesOk,
+      handoff: allHo, kazooHandoff: allK, handoffVsKazoo: hoVsKazoo, fencesIncrease: fencesOk, throughput, wakes,
       perRound: { exists: exi.map(median), raw: raw.map(median), ours: ours.map(median) },
     };
   } finally {
@@ -253,4 +296,113 @@ async function runSection(ctx: BenchContext, S: string, connect: string, serverP
       }
     }
   }
+}
+
+// ------------------------------------------------------------------------------------------------
+// N waiters queued, the lock handed down the queue: what the server received and pushed per
+// handoff, per session (4lw `cons`), around each release.
+
+interface ZkWakeResult {
+  n: number;
+  releases: number;
+  /** Requests received by the server per handoff, idle pings expected in the window subtracted. */
+  requests: number[];
+  /** Watch notifications pushed to waiting sessions per release (the releasing session excluded). */
+  woken: number[];
+  /** mntr: watches fired by node deletions and children changes per release, the releaser's own included. */
+  watchesFired: number[];
+  pingsPerSec: number;
+  handoffMs: number[];
+}
+
+/** Packets received and sent per session id (as a bigint string), from `cons`. */
+async function perSession(at: { host: string; port: number }): Promise<Map<string, { recved: number; sent: number }>> {
+  const out = new Map<string, { recved: number; sent: number }>();
+  for (const m of (await fourLetterWord(at.host, at.port, 'cons', 3000)).matchAll(/recved=(\d+),sent=(\d+),sid=0x([0-9a-f]+)/g)) {
+    out.set(BigInt(`0x${m[3]}`).toString(), { recved: Number(m[1]), sent: Number(m[2]) });
+  }
+  return out;
+}
+
+/** mntr's sums of watches fired (node deleted / children changed / data changed / created). */
+async function watchesFired(at: { host: string; port: number }): Promise<number> {
+  let sum = 0;
+  for (const m of (await fourLetterWord(at.host, at.port, 'mntr', 3000)).matchAll(/^zk_sum_node_(?:deleted|children|changed|created)_watch_count\t(\d+)/gm)) sum += Number(m[1]);
+  return sum;
+}
+
+/** The session a backend's handles live on (bench-only peek at the backend's private session). */
+function sessionOf(b: ReturnType<typeof createZooKeeperBackend>): string {
+  const id = (b as unknown as { zk: ZkSession }).zk.sessionId();
+  if (!id) throw new Error('ZooKeeper backend has no session');
+  return BigInt(`0x${id}`).toString();
+}
+
+async function wakeCounts(
+  ctx: BenchContext, at: { host: string; port: number }, config: { id: string; type: 'zookeeper'; connect: string; roots: string[] },
+  inspector: ReturnType<typeof createZooKeeperBackend>, n: number, releases: number,
+): Promise<ZkWakeResult> {
+  const name = `bench/wake-${n}`;
+  const clients: ReturnType<typeof createZooKeeperBackend>[] = [];
+  const res: ZkWakeResult = { n, releases: 0, requests: [], woken: [], watchesFired: [], pingsPerSec: 0, handoffMs: [] };
+  try {
+    // One session per waiter up to 16, then several waiters a session (as in the etcd section).
+    const nClients = Math.min(n, 16) + 1;
+    for (let i = 0; i < nClients; i++) clients.push(createZooKeeperBackend({ ...config, id: `wake-${n}-${i}` }));
+    let holder: { h: LockHandle; c: number } = { h: await clients[0]!.acquire(name, { ttlMs: TTL_MS, autoRenew: false }), c: 0 };
+    const pending = new Map<number, Promise<{ i: number; h: LockHandle; c: number }>>();
+    for (let i = 0; i < n; i++) {
+      const c = 1 + (i % (nClients - 1));
+      const p = clients[c]!.acquire(name, { ttlMs: TTL_MS, waitMs: 120_000, autoRenew: false }).then((h) => ({ i, h, c }));
+      p.catch(() => undefined);
+      pending.set(i, p);
+      if (i % 16 === 15) await waitForWaiters(inspector, name, i + 1, 20_000);
+    }
+    await waitForWaiters(inspector, name, n, 30_000);
+    // Idle pings (each idle session pings every third of its timeout): the rate to subtract.
+    const idle0 = await perSession(at);
+    const tIdle = performance.now();
+    await sleep(2000);
+    const idle1 = await perSession(at);
+    const idleMs = performance.now() - tIdle;
+    let idlePkts = 0;
+    for (const [sid, a] of idle1) idlePkts += a.recved - (idle0.get(sid)?.recved ?? 0);
+    res.pingsPerSec = (Math.max(0, idlePkts - 2) / idleMs) * 1000; // minus the two `cons` connections' own
+    for (let r = 0; r < releases && pending.size > 0; r++) {
+      const releaser = sessionOf(clients[holder.c]!);
+      const before = await perSession(at);
+      const firedBefore = await watchesFired(at);
+      const t0 = performance.now();
+      await holder.h.release();
+      const next = await withTimeout(Promise.race(pending.values()), 10_000, 'the next waiter to acquire');
+      res.handoffMs.push(performance.now() - t0);
+      pending.delete(next.i);
+      holder = { h: next.h, c: next.c };
+      // Settle: a wrongly woken waiter would act (getChildren) within this; the new holder has
+      // set its own-node watch by now (setImmediate after its acquire).
+      await sleep(80);
+      const tEnd = performance.now();
+      const after = await perSession(at);
+      let requests = 0;
+      let woken = 0;
+      for (const [sid, a] of after) {
+        const b = before.get(sid);
+        if (!b) continue; // the `cons` connection itself
+        requests += a.recved - b.recved;
+        if (sid !== releaser) woken += a.sent - b.sent - (a.recved - b.recved);
+      }
+      res.requests.push(requests - (res.pingsPerSec * (tEnd - t0)) / 1000);
+      res.woken.push(woken);
+      res.watchesFired.push((await watchesFired(at)) - firedBefore);
+      res.releases++;
+    }
+    await holder.h.release();
+  } finally {
+    await Promise.allSettled(clients.map((c) => c.close()));
+  }
+  ctx.log(
+    `${n} waiters, ${res.releases} releases: requests/handoff ${mean(res.requests).toFixed(2)} (idle pings ${res.pingsPerSec.toFixed(2)}/s subtracted), ` +
+      `waiters woken/release ${mean(res.woken).toFixed(2)} (max ${Math.max(...res.woken)}), mntr watches fired/release ${mean(res.watchesFired).toFixed(2)}, handoff p50 ${ms(median(res.handoffMs))}`,
+  );
+  return res;
 }

@@ -6,6 +6,7 @@
  * Then the roles swap, so both processes are measured as waiter equally often.
  */
 import type { LockBackend } from '../../lib/locks/types';
+import { atLeast, type Row } from './report';
 import type { BenchWorker } from './workers';
 import { median, uniform } from './stats';
 
@@ -122,4 +123,52 @@ export async function waitForWaiters(inspector: LockBackend, name: string, want:
     if (performance.now() > deadline) break;
   }
   throw new Error(`inspector never showed ${want} waiter(s) on "${name}" within ${timeoutMs} ms`);
+}
+
+/** One contended-throughput run (see {@link contendedThroughput}). */
+export interface ThroughputResult {
+  contenders: number;
+  perSec: number;
+  acquisitions: number;
+  /** Holds whose [acquired, releasing] interval began before the previous one ended: must be 0. */
+  overlaps: number;
+  fencesIncrease: boolean;
+}
+
+/**
+ * Throughput on one contended lock: each seat (a worker and a holding slot in it) loops
+ * acquire → release with a zero critical section for `durationMs`. Every hold's interval is
+ * checked against the one before it in time (one monotonic clock on this host), so throughput
+ * can never come from overlapping holds, and fences must increase along the holds.
+ */
+export async function contendedThroughput(
+  seats: ReadonlyArray<{ w: BenchWorker; slot: number }>,
+  o: { name: string; ttlMs: number; durationMs: number },
+): Promise<ThroughputResult> {
+  const t0 = performance.now();
+  const replies = await Promise.all(
+    seats.map((s) =>
+      s.w.call({ op: 'contend', name: o.name, ttlMs: o.ttlMs, durationMs: o.durationMs, slot: s.slot } as unknown as Parameters<BenchWorker['request']>[0], o.durationMs + 30_000),
+    ),
+  );
+  const elapsed = performance.now() - t0;
+  const spans = replies.flatMap((r) => (r as unknown as { spans: [string | null, number, number][] }).spans).sort((a, b) => a[1] - b[1]);
+  let overlaps = 0;
+  let increasing = true;
+  for (let i = 1; i < spans.length; i++) {
+    if (spans[i]![1] < spans[i - 1]![2]) overlaps++;
+    if (BigInt(spans[i]![0] ?? '0') <= BigInt(spans[i - 1]![0] ?? '0')) increasing = false;
+  }
+  return { contenders: seats.length, perSec: (spans.length / elapsed) * 1000, acquisitions: spans.length, overlaps, fencesIncrease: increasing };
+}
+
+/** The report row of a throughput run against 1 / handoff p50 (target ≥ 0.8×; any overlap fails). */
+export function throughputRow(section: string, t: ThroughputResult, handoffP50Ms: number, extraNote = ''): Row {
+  const perHandoff = 1000 / handoffP50Ms;
+  const ratio = t.perSec / perHandoff;
+  return {
+    section, figure: `throughput, 1 lock, ${t.contenders} contenders`, value: t.perSec, unit: '/s', baseline: `1/handoff p50 ${perHandoff.toFixed(0)}/s`,
+    ratio, target: '≥ 0.8×', verdict: t.overlaps > 0 || !t.fencesIncrease ? 'FAIL' : atLeast(ratio, 0.8),
+    note: `critical section 0, ${t.acquisitions} acquisitions; overlapping holds: ${t.overlaps}; fences strictly increasing: ${t.fencesIncrease}${extraNote}`,
+  };
 }

@@ -28,6 +28,11 @@ export function atMost(x: number | null, limit: number): Verdict {
   return x !== null && Number.isFinite(x) && x <= limit ? 'pass' : 'FAIL';
 }
 
+/** `≥ limit` check that yields a verdict (NaN/null is a failure: the figure is missing). */
+export function atLeast(x: number | null, limit: number): Verdict {
+  return x !== null && Number.isFinite(x) && x >= limit ? 'pass' : 'FAIL';
+}
+
 function fmtNum(x: number | null, unit = ''): string {
   if (x === null || !Number.isFinite(x)) return '—';
   const a = Math.abs(x);
