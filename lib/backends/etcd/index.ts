@@ -409,6 +409,15 @@ export class EtcdLockBackend implements LockBackend {
           // The etcd3 client resumes a watch from the last revision it saw a header for, which
           // can skip events (lib/watch.js updateRevision): look again instead of trusting it.
           reconnected: () => void check(),
+          // The store moved past our start revision before the watch was made (under contention
+          // the predecessor often took the lock and let it go meanwhile): etcd then serves the
+          // watch as "unsynced", its events up to 100 ms late (watchable_store.go
+          // syncWatchersLoop). One Range now instead of that wait; the common case (nothing
+          // written since) costs nothing.
+          // (Not in goStyleWatch mode: Go's waitDeletes just waits; that mode is its baseline.)
+          created: (headerRev) => {
+            if (headerRev >= from && !this.goStyleWatch) void check();
+          },
         });
       };
       const check = async (): Promise<void> => {
@@ -1045,12 +1054,13 @@ class DeleteWatch {
   private cancelled = false;
   private fired = false;
   private disconnected = false;
+  private created = false;
 
   constructor(
     client: Etcd3,
     key: string,
     startRev: bigint,
-    private readonly on: { deleted: () => void; error: (err: unknown) => void; reconnected?: () => void },
+    private readonly on: { deleted: () => void; error: (err: unknown) => void; reconnected?: () => void; created?: (headerRev: bigint) => void },
   ) {
     // `only('delete')` sends the server's NOPUT filter. (etcd3 1.1.2's `ignore(op)` is the same
     // call as `only(op)`, so `ignore('put')` would drop the deletes: lib/watch.js WatchBuilder.)
@@ -1064,8 +1074,14 @@ class DeleteWatch {
       }
     });
     w.on('disconnected', () => (this.disconnected = true));
-    w.on('connected', () => {
-      if (!this.disconnected || this.cancelled) return;
+    w.on('connected', (res: { header?: { revision?: string } }) => {
+      if (this.cancelled) return;
+      if (!this.created) {
+        this.created = true;
+        if (res?.header?.revision !== undefined) this.on.created?.(BigInt(res.header.revision));
+        return;
+      }
+      if (!this.disconnected) return;
       this.disconnected = false;
       this.on.reconnected?.();
     });
