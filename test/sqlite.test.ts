@@ -218,6 +218,26 @@ describe('sqlite: queue and fairness', { timeout: 30_000 }, () => {
     await h3.release();
   });
 
+  it('hands the lock down a queue of waiters in one instance, in order, by wake-ups alone', async () => {
+    // A wake-up makes only the oldest local waiter of a name look (the others are behind it);
+    // with the fallback re-check an hour away, a waiter left out would hang this test.
+    const a = open();
+    const b = open({ recheckMs: 3_600_000 });
+    let h = await a.acquire('fair-local', { ttlMs: 60_000 });
+    const order: string[] = [];
+    const waits = ['w1', 'w2', 'w3', 'w4', 'w5'].map((owner) => {
+      const p = b.acquire('fair-local', { ttlMs: 60_000, waitMs: 20_000, owner });
+      return p.then((x) => (order.push(owner), x));
+    });
+    await eventually(async () => (await a.get('fair-local'))?.waiters.length === 5);
+    for (const p of waits) {
+      await h.release();
+      h = await p;
+    }
+    await h.release();
+    expect(order).toEqual(['w1', 'w2', 'w3', 'w4', 'w5']);
+  });
+
   it('queues again when its waiter row was pruned while it stalled', async () => {
     const a = open();
     const b = open({ recheckMs: 100 });

@@ -76,8 +76,14 @@ const DEFAULT_LIST_LIMIT = 1000;
 
 interface PendingWait {
   readonly name: string;
-  /** Runs one attempt and settles or re-arms the fallback timer. */
-  check(): void;
+  /** Its row's id: the queue's order (null before it has one). */
+  waiterId(): number | null;
+  /**
+   * Runs one attempt and settles or re-arms the fallback timer: 'acquired', 'queued' (not its
+   * turn; `requeued` when its row had lapsed and it joined again at the tail), or 'done'
+   * (settled already, timed out, failed).
+   */
+  check(): { result: 'acquired' | 'queued' | 'done'; requeued?: boolean };
   /** Rejects the wait (close()). */
   cancel(err: unknown): void;
 }
@@ -290,20 +296,33 @@ class SqliteLockBackend implements LockBackend, RunStoreProvider {
 
       const pending: PendingWait = {
         name,
+        waiterId: () => waiterId,
         check: () => {
-          if (settled) return;
-          if (performance.now() >= deadline) return finish(null, new AcquireTimeoutError(name, o.waitMs));
+          if (settled) return { result: 'done' };
+          if (performance.now() >= deadline) {
+            finish(null, new AcquireTimeoutError(name, o.waitMs));
+            return { result: 'done' };
+          }
           let r;
           try {
             const later = waiterId === null ? null : this.store.recheckLater(name, waiterId);
-            if (later) return arm(later.retryAt);
+            if (later) {
+              arm(later.retryAt);
+              return { result: 'queued' };
+            }
             r = this.attempt(name, o, waiterId, true, since);
           } catch (err) {
-            return finish(null, unavailable(err, `cannot acquire "${name}"`));
+            finish(null, unavailable(err, `cannot acquire "${name}"`));
+            return { result: 'done' };
           }
-          if (r.handle) return finish(r.handle);
+          if (r.handle) {
+            finish(r.handle);
+            return { result: 'acquired' };
+          }
+          const requeued = r.busy.waiterId !== waiterId;
           waiterId = r.busy.waiterId;
           arm(r.busy.retryAt);
+          return { result: 'queued', requeued };
         },
         cancel: (err) => finish(null, err),
       };
@@ -336,9 +355,33 @@ class SqliteLockBackend implements LockBackend, RunStoreProvider {
   private onWake(): void {
     if (this.closed()) return;
     this.checkHeld();
-    for (const w of [...this.waits]) w.check();
+    this.checkWaits();
     this.drainEvents();
     this.armWatch();
+  }
+
+  /**
+   * On a wake-up, each name's local waiters look in queue order, and stop at the first that is
+   * not let in: the queue is FIFO (one holder), so if the oldest of ours must wait, every younger
+   * one must too, and after the oldest got the lock the others are behind a holder. So a release
+   * costs each process one look per name instead of one per waiter (16 contenders in two
+   * processes: 2 instead of 15 per release). Younger waiters still look on their own timers.
+   */
+  private checkWaits(): void {
+    const byName = new Map<string, PendingWait[]>();
+    for (const w of this.waits) {
+      let list = byName.get(w.name);
+      if (!list) byName.set(w.name, (list = []));
+      list.push(w);
+    }
+    for (const list of byName.values()) {
+      list.sort((a, b) => (a.waiterId() ?? -1) - (b.waiterId() ?? -1));
+      for (const w of list) {
+        const r = w.check();
+        // A waiter whose row had lapsed joined again at the tail: the next of ours may be first now.
+        if (r.result === 'acquired' || (r.result === 'queued' && !r.requeued)) break;
+      }
+    }
   }
 
   /** Marks our handles whose rows were removed by someone else (force-release, expiry takeover). */
