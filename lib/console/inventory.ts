@@ -16,6 +16,7 @@ import { HttpError } from './http';
 import { formatLabel, getMetrics } from './metrics';
 import { getRegistry } from './registry';
 import { getHistory, type HistoryEvent } from './history';
+import { singleton } from './singleton';
 import type { LockInfo } from '../locks/types';
 
 export const DEFAULT_LIST_LIMIT = 1000;
@@ -81,18 +82,35 @@ export function lockListResponse(list: LockList, headers: Record<string, string>
   return new Response(body, { status: 200, headers: { 'Content-Type': 'application/json', 'Cache-Control': 'no-store', ...headers } });
 }
 
+/**
+ * Whether a `meta` key is a secret, per key name: the names are few (a layout's own handful), the
+ * locks many, so each name is tested once (10,000 locks × 5 keys were 50,000 regex tests and the
+ * larger part of {@link publicLock}'s cost). Bounded, for names a foreign layout makes up per lock.
+ */
+const secretNames = new Map<string, boolean>();
+function isSecretMeta(k: string): boolean {
+  let secret = secretNames.get(k);
+  if (secret === undefined) {
+    secret = SECRET_META.test(k);
+    if (secretNames.size < 1024) secretNames.set(k, secret);
+  }
+  return secret;
+}
+
 /** The lock as the API may show it. See the module comment. */
 export function publicLock(l: LockInfo, backendId: string): LockInfo {
   let health = l.health;
   // A lease that has run out cannot be healthy, whatever the layout thought at read time.
   if (l.expiresAt !== null && l.ttlMs !== null && l.ttlMs <= 0 && (health === 'ok' || health === 'expiring')) health = 'expired';
   const out: LockInfo = { ...l, backend: backendId, health };
-  if (l.meta) {
+  const m = l.meta;
+  if (m) {
     const meta: NonNullable<LockInfo['meta']> = {};
     let n = 0;
-    for (const [k, v] of Object.entries(l.meta)) {
-      if (SECRET_META.test(k) || n >= MAX_META_ENTRIES) continue;
-      if (v !== null && typeof v === 'object') continue;
+    for (const k in m) {
+      if (!Object.hasOwn(m, k) || n >= MAX_META_ENTRIES || isSecretMeta(k)) continue;
+      const v = m[k];
+      if (v === undefined || (v !== null && typeof v === 'object')) continue;
       meta[k] = typeof v === 'string' && v.length > MAX_META_TEXT ? `${v.slice(0, MAX_META_TEXT)}…` : v;
       n++;
     }
@@ -138,6 +156,44 @@ function finish(all: LockInfo[], opts: ListOptions, limit: number, unavailable: 
   return out;
 }
 
+/** What a listing made for a request tells the event hub besides its locks. */
+export interface ListingFacts {
+  /** The backend returned fewer locks than `asked`: nothing it holds is missing. */
+  complete: boolean;
+  /** The limit the backend was asked for. */
+  asked: number;
+  /** performance.now() just before the backend was asked. */
+  startedAt: number;
+}
+
+/**
+ * Told of every unfiltered listing of one backend a request made (its locks as the API shows
+ * them, shared: never mutated), so the event hub can take it as its reconcile instead of listing
+ * the same backend again moments later (events.ts).
+ */
+export type ListingObserver = (backend: string, locks: readonly LockInfo[], facts: ListingFacts) => void;
+
+interface Listings {
+  observer: ListingObserver | null;
+  /** Unfiltered listings under way per backend. */
+  inFlight: Map<string, number>;
+}
+
+/** Process-wide: the hub and the routes are in different module graphs (singleton.ts). */
+function listings(): Listings {
+  return singleton('inventory-listings', () => ({ observer: null, inFlight: new Map<string, number>() }));
+}
+
+/** Sets (null: clears) the one {@link ListingObserver}. */
+export function setListingObserver(fn: ListingObserver | null): void {
+  listings().observer = fn;
+}
+
+/** True while an unfiltered listing of `backend` is under way for a request. */
+export function listingInFlight(backend: string): boolean {
+  return (listings().inFlight.get(backend) ?? 0) > 0;
+}
+
 export async function listLocks(opts: ListOptions = {}): Promise<LockList> {
   const registry = getRegistry();
   const limit = opts.limit ?? DEFAULT_LIST_LIMIT;
@@ -146,13 +202,31 @@ export async function listLocks(opts: ListOptions = {}): Promise<LockList> {
   // backend is asked for one more than that, so a backend over its bound is noticed.
   const cap = opts.perBackend ? limit : opts.sort ? MAX_LIST_LIMIT : null;
   let backendOver = false;
+  const shared = q === undefined ? listings() : null;
   const one = async (id: string): Promise<LockInfo[]> => {
-    const locks = await registry.call(id, 'list', (b) => b.list({ q, limit: (cap ?? limit) + 1 }));
+    const asked = (cap ?? limit) + 1;
+    const startedAt = performance.now();
+    if (shared) shared.inFlight.set(id, (shared.inFlight.get(id) ?? 0) + 1);
+    let locks: LockInfo[];
+    try {
+      locks = await registry.call(id, 'list', (b) => b.list({ q, limit: asked }));
+    } finally {
+      if (shared) shared.inFlight.set(id, (shared.inFlight.get(id) ?? 1) - 1);
+    }
+    const complete = locks.length < asked;
     if (cap !== null && locks.length > cap) {
       backendOver = true;
       locks.length = cap;
     }
-    return locks.map((l) => publicLock(l, id));
+    const out = locks.map((l) => publicLock(l, id));
+    if (shared?.observer) {
+      try {
+        shared.observer(id, out, { complete, asked, startedAt });
+      } catch (err) {
+        console.error('[lockdeck] listing observer failed:', err instanceof Error ? err.message : err);
+      }
+    }
+    return out;
   };
   if (opts.backend !== undefined) {
     const id = opts.backend;

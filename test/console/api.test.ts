@@ -410,6 +410,51 @@ describe('the event stream', () => {
     await sse.waitFor((e) => e.event === 'released' && (e.data as { key: string }).key === key, 5000);
   });
 
+  it('an ending the reconcile found first is not recorded again when its watch event comes late', async () => {
+    // The lock's keys are deleted behind the watch's back (no event), so the reconcile reports the
+    // release; then the release event the watch would have carried arrives, late. One ending.
+    const name = `late-release-${RUN}`;
+    const h = await take(cache, name);
+    await sse.waitFor((e) => e.event === 'acquired' && (e.data as { key: string }).key === name, 5000);
+    await redis.del(`lockdeck:{${name}}`);
+    await redis.zrem('lockdeck:index', name);
+    await sse.waitFor((e) => e.event === 'released' && (e.data as { key: string; source: string }).key === name, 5000);
+    await redis.publish('lockdeck:events', `released\n${Date.now()}\n${h.fence}\n${h.owner.id}\n5\n${name}`);
+    // The late event goes through the same stream: a marker sent after it shows it was handled.
+    const marker = `late-release-marker-${RUN}`;
+    const m = await take(cache, marker);
+    await sse.waitFor((e) => e.event === 'acquired' && (e.data as { key: string }).key === marker, 5000);
+    await m.release();
+    const hist = await json<{ history: Array<{ type: string; source: string; fence: string }> }>(
+      await server.fetch(`/api/locks/history?backend=cache&key=${encodeURIComponent(name)}`, { token: VW }),
+    );
+    expect(hist.history.filter((e) => e.type !== 'lost').map((e) => [e.type, e.source])).toEqual([['released', 'reconcile'], ['acquired', 'watch']]);
+  });
+
+  it('while requests keep listing, their listings serve as the reconcile: a foreign lock still comes and goes', async () => {
+    // Every unfiltered /api/locks listing is handed to the hub, which diffs it instead of listing
+    // the store again (events.ts onListing); the changes it finds are still `source: reconcile`.
+    let polling = true;
+    const poll = (async () => {
+      while (polling) {
+        await (await server.fetch('/api/locks?backend=cache', { token: VW })).arrayBuffer();
+        await delay(100);
+      }
+    })();
+    try {
+      const key = `app:polled-${RUN}`;
+      await redis.set(key, uuid1Hex(Date.now()), 'PX', 30_000, 'NX');
+      const acq = await sse.waitFor((e) => e.event === 'acquired' && (e.data as { key: string }).key === key, 5000);
+      expect(acq.data).toMatchObject({ backend: 'cache', source: 'reconcile' });
+      await redis.del(key);
+      const rel = await sse.waitFor((e) => e.event === 'released' && (e.data as { key: string }).key === key, 5000);
+      expect(rel.data).toMatchObject({ backend: 'cache', source: 'reconcile' });
+    } finally {
+      polling = false;
+      await poll;
+    }
+  });
+
   it('sends heartbeat comments', async () => {
     await eventually(() => sse.comments.some((c) => c.startsWith('heartbeat')), 3000, 'a heartbeat');
   });
