@@ -248,6 +248,22 @@ export function runBackendContract(name: string, fixture: () => Promise<Contract
       await h!.release();
     });
 
+    it('regression (ZooKeeper, etcd): an abort while the first attempt is still in flight ends the wait with the caller\'s reason', async () => {
+      // Before: an abort during the contender's create (or first look) was not heard, so the wait
+      // ran its whole waitMs and ended in a timeout instead.
+      const k = key('abort-early');
+      const holder = await a.acquire(k, { ttlMs: 5000 });
+      const ac = new AbortController();
+      const waiting = b.acquire(k, { ttlMs: 1000, waitMs: 10_000, signal: ac.signal });
+      ac.abort(new Error('caller gave up early')); // the first request is still on its way
+      await expect(waiting).rejects.toThrow('caller gave up early');
+      await eventually(async () => ((await a.get(k))?.waiters.length ?? 0) === 0, 5000, 'no waiter left');
+      await holder.release();
+      const h = await a.tryAcquire(k, { ttlMs: 1000 });
+      expect(h).not.toBeNull();
+      await h!.release();
+    });
+
     it('shows a held lock with owner, fence, TTL and waiters to the inspector', async () => {
       const k = key('inspect');
       const h = await a.acquire(k, { ttlMs: 5000, owner: 'report-job@worker-1', labels: { job: 'report' } });

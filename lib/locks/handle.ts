@@ -131,12 +131,22 @@ export class ManagedHandle implements LockHandle {
   async release(): Promise<void> {
     if (this.state !== 'held') return;
     this.state = 'released';
-    this.clearTimers();
     // A renewal in flight could otherwise land after the release and re-extend nothing useful;
     // waiting for it keeps the order of our own commands obvious.
-    if (this.inflight) await this.inflight;
+    if (this.inflight) {
+      this.clearTimers();
+      await this.inflight;
+    }
     try {
-      await this.ops.release();
+      let sent: Promise<void>;
+      try {
+        sent = this.ops.release();
+      } finally {
+        // After the release request went out: the timers are bookkeeping (they cannot fire in
+        // between, and do nothing once the state is 'released'), the latency is to the request.
+        this.clearTimers();
+      }
+      await sent;
     } finally {
       this.onDone?.(this);
     }

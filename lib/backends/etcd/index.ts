@@ -458,6 +458,8 @@ export class EtcdLockBackend implements LockBackend {
       const waiter: Waiter = { cancel: (err) => finish(err) };
       this.waiters.add(waiter);
       o.signal?.addEventListener('abort', onAbort, { once: true });
+      // Aborted while our Txn was on its way: the listener above came too late to hear it.
+      if (o.signal?.aborted) return onAbort();
       if (deadline !== Infinity) timer = setTimeout(() => finish(new AcquireTimeoutError(name, o.waitMs)), Math.max(0, deadline - performance.now()));
       if (known && !this.goStyleWatch) follow(known.pred, BigInt(known.rev) + 1n);
       else void check();

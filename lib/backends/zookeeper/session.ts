@@ -69,6 +69,18 @@ export function nodeStat(stat: Stat): NodeStat {
   };
 }
 
+/** A request waiting for its answer, in ZkSession's queue of op timeouts. */
+interface Pending {
+  /** performance.now() past which it is rejected. */
+  deadline: number;
+  what: string;
+  reject(err: unknown): void;
+  /** Answered, failed or timed out: no longer queued. */
+  done: boolean;
+  prev: Pending | null;
+  next: Pending | null;
+}
+
 export class ZkSession {
   private client: Client;
   private connected = false;
@@ -77,6 +89,14 @@ export class ZkSession {
   private readonly waitingForConnection = new Set<() => void>();
   /** Bumped on every new session: watchers from an older one are stale. */
   generation = 0;
+  /**
+   * Requests waiting for an answer, oldest first. Every request has the same bound, so this is
+   * also deadline order: one timer, armed for the oldest, bounds them all. A timer per request
+   * (setTimeout + clearTimeout) cost several µs of every lock cycle's three requests.
+   */
+  private oldest: Pending | null = null;
+  private newest: Pending | null = null;
+  private opTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly connect: string,
@@ -141,24 +161,71 @@ export class ZkSession {
     });
   }
 
-  private async call<T>(what: string, start: (c: Client, cb: (err: unknown, value?: T) => void) => void): Promise<T> {
-    if (!this.connected) await this.ready(); // connected: send in this tick, no extra turn
+  /**
+   * One request, bounded by the op timeout. Connected (the usual case), it is written in this tick
+   * and without an async frame: this sits between every answer and the next request of a lock
+   * cycle, where each microtask hop and allocation shows in the latency.
+   */
+  private call<T>(what: string, start: (c: Client, cb: (err: unknown, value?: T) => void) => void): Promise<T> {
+    if (!this.connected) return this.ready().then(() => this.send(what, start));
+    return this.send(what, start);
+  }
+
+  private send<T>(what: string, start: (c: Client, cb: (err: unknown, value?: T) => void) => void): Promise<T> {
     const client = this.client;
     return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new OpTimeoutError(`${what}: no answer from ZooKeeper within ${this.opTimeoutMs} ms`)), this.opTimeoutMs);
+      const p: Pending = { deadline: 0, what, reject, done: false, prev: null, next: null };
       try {
         start(client, (err, value) => {
-          clearTimeout(timer);
+          if (p.done) return; // timed out already
+          this.dequeue(p);
           if (err) reject(err);
           else resolve(value as T);
         });
       } catch (err) {
         // Path.validate throws synchronously on a malformed path.
-        clearTimeout(timer);
+        p.done = true;
         reject(err);
+        return;
       }
+      // Queued once the request is written: the bound is bookkeeping, the request goes out first.
+      if (!p.done) this.enqueue(p);
     });
   }
+
+  private enqueue(p: Pending): void {
+    p.deadline = performance.now() + this.opTimeoutMs;
+    p.prev = this.newest;
+    if (this.newest) this.newest.next = p;
+    else this.oldest = p;
+    this.newest = p;
+    if (!this.opTimer) this.opTimer = setTimeout(this.expireCalls, this.opTimeoutMs);
+    // Ref'd while a request waits (as a timer per request was), so its rejection is not lost to a
+    // process exit; unref'd while none does (dequeue).
+    else if (p === this.oldest) this.opTimer.ref();
+  }
+
+  private dequeue(p: Pending): void {
+    p.done = true;
+    if (p.prev) p.prev.next = p.next;
+    else this.oldest = p.next;
+    if (p.next) p.next.prev = p.prev;
+    else this.newest = p.prev;
+    p.prev = p.next = null;
+    if (!this.oldest) this.opTimer?.unref();
+  }
+
+  /** The op timer: rejects every request past its deadline, then waits for the next oldest. */
+  private readonly expireCalls = (): void => {
+    this.opTimer = undefined;
+    const now = performance.now();
+    for (let p = this.oldest; p && p.deadline <= now; p = this.oldest) {
+      this.dequeue(p);
+      p.reject(new OpTimeoutError(`${p.what}: no answer from ZooKeeper within ${this.opTimeoutMs} ms`));
+    }
+    // The timer's millisecond clock may fire a fraction early: at least 1 ms more, then.
+    if (this.oldest) this.opTimer = setTimeout(this.expireCalls, Math.max(1, this.oldest.deadline - now));
+  };
 
   create(path: string, data: Buffer, mode: number): Promise<string> {
     return this.call(`create ${path}`, (c, cb) => c.create(path, data, mode, (e, p) => cb(e, p)));
@@ -184,6 +251,11 @@ export class ZkSession {
       if (watcher) c.getChildren(path, watcher, done);
       else c.getChildren(path, done);
     });
+  }
+
+  /** getChildren without the stat: the names only (the acquire path needs no more). */
+  childNames(path: string): Promise<string[]> {
+    return this.call(`getChildren ${path}`, (c, cb) => c.getChildren(path, (e, children) => cb(e, children)));
   }
 
   getData(path: string, watcher?: (e: Event) => void): Promise<{ data: Buffer; stat: NodeStat }> {
