@@ -2,9 +2,10 @@
  * ZooKeeper section, all on one throwaway standalone server started here (scripts/servers.ts
  * startZooKeeper()):
  *
- *  - baselines: `exists` round trip (node-zookeeper-client through lib/backends/zookeeper's
- *    ZkSession, sequential, hot loop) and the raw Curator-style mutex cycle on the same session:
- *    create(EPHEMERAL_SEQUENTIAL `_c_<uuid>-lock-`) + getChildren + delete;
+ *  - baselines: `exists` round trip and the raw Curator-style mutex cycle, create
+ *    (EPHEMERAL_SEQUENTIAL `_c_<uuid>-lock-`) + getChildren + delete, both with node-zookeeper-client
+ *    called directly on a session of its own (not through lockdeck's ZkSession, whose speed-ups
+ *    would otherwise lower the baseline too), sequential, hot loop;
  *  - ours: uncontended acquire+release (tryAcquire + release, autoRenew false) in this process,
  *    and the cross-process handoff (bench/lib/handoff.ts, two `lockdeck` workers);
  *  - kazoo's Lock handoff between two Python processes (bench/kazoo-handoff.py), when
@@ -21,6 +22,7 @@
  * by count and time.
  */
 import { spawnSync } from 'node:child_process';
+import zookeeper from 'node-zookeeper-client';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 
@@ -105,18 +107,30 @@ async function runSection(ctx: BenchContext, S: string, connect: string, serverP
     await session.mkdirp(RAW);
     await session.mkdirp(`${root}/${CYCLE}`);
     const existsPath = RAW;
+    // The baselines' own client: node-zookeeper-client as an application would use it.
+    const bare = zookeeper.createClient(connect, { sessionTimeout: 10_000, spinDelay: 200, retries: 0 });
+    cleanups.push(() => bare.close());
+    await new Promise<void>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error('node-zookeeper-client did not connect within 10 s')), 10_000);
+      bare.once('connected', () => (clearTimeout(t), resolve()));
+      bare.connect();
+    });
+    const cb = <T>(fn: (done: (err: unknown, v?: T) => void) => void) =>
+      new Promise<T>((resolve, reject) => fn((err, v) => (err ? reject(err) : resolve(v as T))));
 
     // ---------------------------------------------------------- interleaved rounds: baselines vs ours
-    const ROUNDS = 5;
+    // 9 rounds of 400: a 5 % target on a noisy 2-core box needs more than 5 × 250 (their per-round
+    // ratios spread 0.84-1.24).
+    const ROUNDS = 9;
     const existsN = scaled(ctx, 400, 50);
-    const cycleN = scaled(ctx, 250, 40);
+    const cycleN = scaled(ctx, 400, 40);
     const exi: number[][] = [];
     const raw: number[][] = [];
     const ours: number[][] = [];
     const rawCycle = async () => {
-      const node = await session.create(`${RAW}/_c_${randomUUID()}-lock-`, Buffer.from('127.0.0.1'), CreateMode.EPHEMERAL_SEQUENTIAL);
-      await session.getChildren(RAW);
-      await session.remove(node);
+      const node = await cb<string>((d) => bare.create(`${RAW}/_c_${randomUUID()}-lock-`, Buffer.from('127.0.0.1'), CreateMode.EPHEMERAL_SEQUENTIAL, d));
+      await cb<string[]>((d) => bare.getChildren(RAW, d));
+      await cb<void>((d) => bare.remove(node, -1, d));
     };
     const ourCycle = async () => {
       const h = await backend.tryAcquire(CYCLE, { ttlMs: TTL_MS, autoRenew: false });
@@ -125,7 +139,7 @@ async function runSection(ctx: BenchContext, S: string, connect: string, serverP
     };
     for (let r = -1; r < ROUNDS; r++) {
       const first = r === -1;
-      const e = await measure(() => session.exists(existsPath), { warmup: first ? 500 : 50, samples: existsN, maxMs: 3000 });
+      const e = await measure(() => cb<unknown>((d) => bare.exists(existsPath, d)), { warmup: first ? 500 : 50, samples: existsN, maxMs: 3000 });
       // Alternate which cycle goes first, so neither always follows the other.
       let a: number[];
       let b: number[];

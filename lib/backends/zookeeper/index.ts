@@ -283,23 +283,34 @@ class ZooKeeperLockBackend implements LockBackend, RunStoreProvider, ReadWriteLo
     }
     const deadline = o.waitMs === Infinity ? Infinity : performance.now() + o.waitMs;
     const prefix = `_c_${randomUUID()}-${NODE_NAME[role]}`;
+    // The first look is sent right behind the create, without waiting for its answer: ZooKeeper
+    // runs a session's requests in the order they were sent ("FIFO client order"; a read after a
+    // write of the same session waits in its CommitProcessor until the write is applied), so the
+    // listing already holds our node. One round trip where Curator and kazoo spend two (create,
+    // then getChildren); the same requests reach the server. Should the listing not show our node
+    // after all, the turn reads 'gone' and waitTurn looks again, so correctness never rests on it.
+    const sent = performance.now();
+    const creating = this.zk.create(`${path}/${prefix}`, data, CreateMode.EPHEMERAL_SEQUENTIAL);
+    let listing: Promise<string[] | null> = this.zk.childNames(path).then(
+      (c) => c,
+      () => null, // waitTurn looks again, and reports what still fails
+    );
     let node: string;
     try {
-      node = await this.zk.create(`${path}/${prefix}`, data, CreateMode.EPHEMERAL_SEQUENTIAL);
+      node = await creating;
     } catch (err) {
       node = await this.createAfter(err, path, prefix, data);
+      // The pipelined listing went out before the node existed (or failed with the create).
+      listing = this.zk.childNames(path).then(
+        (c) => c,
+        () => null,
+      );
     }
     let leaseStart: number;
     try {
       // The first look without the waiting machinery (promise, listeners, watch closures): most
       // acquisitions find nobody ahead. Anything unusual (an error, a blocker) goes to waitTurn.
-      const sent = performance.now();
-      let children: string[] | null = null;
-      try {
-        children = await this.zk.childNames(path);
-      } catch {
-        // waitTurn looks again, and reports what still fails
-      }
+      const children = await listing;
       if (children) {
         const mine = node.slice(path.length + 1);
         // Alone under the parent (the usual uncontended case): our turn, without parsing names.
