@@ -18,6 +18,7 @@ import type {
   LockChange,
   LockHandle,
   LockInfo,
+  LostReason,
   OwnerInfo,
   RunStore,
   RunStoreProvider,
@@ -217,22 +218,47 @@ export abstract class RedisBackendBase implements LockBackend, RunStoreProvider 
 
   // ---------------------------------------------------------------- client face
 
-  async tryAcquire(name: string, opts?: Partial<Omit<AcquireOptions, 'waitMs'>>): Promise<LockHandle | null> {
-    try {
-      return await this.acquire(name, { ...opts, waitMs: 0 });
-    } catch (err) {
-      if (err instanceof AcquireTimeoutError) return null;
-      throw err;
+  tryAcquire(name: string, opts?: Partial<Omit<AcquireOptions, 'waitMs'>>): Promise<LockHandle | null> {
+    validateName(name);
+    const o = resolveAcquireOptions(opts, 0);
+    o.signal?.throwIfAborted();
+    return this.acquireOnce(name, o);
+  }
+
+  /**
+   * One attempt, no queue (tryAcquire, waitMs 0): the uncontended acquire's whole client path, so
+   * it is kept short — between a reply and the next request, every microsecond of client work
+   * also makes the server's next wake-up dearer on a busy host. Null when the lock is taken.
+   */
+  private async acquireOnce(name: string, o: AcquireOptions): Promise<LockHandle | null> {
+    // Holders listen on our channel too, so a forced release reaches them at once. Not awaited:
+    // until it is up, a failed renewal is the (slower) way they learn.
+    if (!this.processChannelReady) void this.subscribeProcessChannel().catch(() => undefined);
+    const token = randomUUID();
+    const owner = o.owner ? makeOwner(this.instance, o.owner) : this.owner;
+    const r = await this.attempt(name, token, owner, o, o.labels ? JSON.stringify(o.labels) : '{}', '', 0);
+    if (!r.ok) return null;
+    // A lease already over on our clock when we learn of it is no lock (see acquire).
+    if (performance.now() < r.leaseStart + r.leaseMs - driftMs(r.leaseMs)) {
+      const c = this.replicaWait ? await this.confirmGrant(name, token, o.ttlMs, r, r.acked) : r;
+      if (c && performance.now() < c.leaseStart + c.leaseMs - driftMs(c.leaseMs)) return this.makeHandle(name, token, owner, o, c.fence, c.expiresAt, c.leaseMs, c.leaseStart);
     }
+    await this.leaseOps(name, token).release().catch(() => undefined); // ours only by token
+    return null;
   }
 
   async acquire(name: string, partial?: Partial<AcquireOptions>): Promise<LockHandle> {
     validateName(name);
     const o = resolveAcquireOptions(partial);
     o.signal?.throwIfAborted();
+    if (o.waitMs === 0) {
+      const h = await this.acquireOnce(name, o);
+      if (!h) throw new AcquireTimeoutError(name, 0);
+      return h;
+    }
     const token = randomUUID();
     const owner = o.owner ? makeOwner(this.instance, o.owner) : this.owner;
-    const labels = JSON.stringify(o.labels ?? {});
+    const labels = o.labels ? JSON.stringify(o.labels) : '{}';
     const waiting = o.waitMs > 0;
     const waiterId = waiting ? randomUUID() : '';
     const startedAt = performance.now();
@@ -341,11 +367,8 @@ export abstract class RedisBackendBase implements LockBackend, RunStoreProvider 
       leaseStart,
       expiresAt,
       autoRenew: false,
-      onDone: (h) => {
-        this.held.delete(`${name}\n${h.fence}`);
-        this.renewals.delete(h);
-      },
-      onLost: (reason, h) => this.publishLost(name, h.fence, owner, reason),
+      onDone: this.onHandleDone,
+      onLost: this.onHandleLost,
       ops: this.leaseOps(name, token),
     });
     this.held.set(`${name}\n${fence}`, handle);
@@ -358,6 +381,14 @@ export abstract class RedisBackendBase implements LockBackend, RunStoreProvider 
     }
     return handle;
   }
+
+  /** A handle's end (release or loss): made once, not a closure per acquire. */
+  private readonly onHandleDone = (h: ManagedHandle): void => {
+    this.held.delete(`${h.name}\n${h.fence}`);
+    this.renewals.delete(h);
+  };
+
+  private readonly onHandleLost = (reason: LostReason, h: ManagedHandle): void => this.publishLost(h.name, h.fence, h.owner, reason);
 
   /**
    * One renewal finished and is next due at `at`: make sure the timer fires by then. O(1), so

@@ -82,10 +82,7 @@ class SingleRedisBackend extends RedisBackendBase {
   }
 
   protected leaseOps(name: string, token: string): LeaseOps {
-    return {
-      extend: (ttlMs) => this.node.extend(name, token, ttlMs),
-      release: async () => void (await this.node.release(name, token, this.opts.handoffTtlMs)),
-    };
+    return new NodeLease(this.node, name, token, this.opts.handoffTtlMs);
   }
 
   protected async readOwn(names: string[] | null, now: number, q?: string, limit = Infinity): Promise<LockInfo[]> {
@@ -102,3 +99,23 @@ class SingleRedisBackend extends RedisBackendBase {
     return { status: r.status, lock };
   }
 }
+
+/** A held lock's renew and release on one node: a small class, not two closures per acquire. */
+class NodeLease implements LeaseOps {
+  constructor(
+    private readonly node: RedisNode,
+    private readonly name: string,
+    private readonly token: string,
+    private readonly handoffTtlMs: number,
+  ) {}
+
+  extend(ttlMs: number): Promise<number | null> {
+    return this.node.extend(this.name, this.token, ttlMs);
+  }
+
+  release(): Promise<void> {
+    return this.node.release(this.name, this.token, this.handoffTtlMs).then(noop);
+  }
+}
+
+function noop(): void {}

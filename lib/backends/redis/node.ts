@@ -148,11 +148,19 @@ export class RedisNode {
     return new Redis(this.target.url!, base);
   }
 
+  /** keys() results by name (bounded): built once per name, not on every acquire and release. */
+  private readonly keyCache = new Map<string, readonly string[]>();
+
   /** KEYS of every script for lock `name`; all share the `{name}` hash tag, so one slot. */
-  keys(name: string): string[] {
+  keys(name: string): readonly string[] {
+    let k = this.keyCache.get(name);
+    if (k) return k;
     const base = `${this.prefix}:{${name}}`;
     // In Cluster mode the index is in another slot: pass a same-slot stand-in the scripts ignore.
-    return [base, `${base}:fence`, `${base}:q`, `${base}:w`, this.isCluster ? `${base}:noindex` : this.indexKey];
+    k = [base, `${base}:fence`, `${base}:q`, `${base}:w`, this.isCluster ? `${base}:noindex` : this.indexKey];
+    if (this.keyCache.size >= 4096) this.keyCache.delete(this.keyCache.keys().next().value!);
+    this.keyCache.set(name, k);
+    return k;
   }
 
   private get useIndex(): string {
@@ -451,15 +459,24 @@ export class RedisNode {
   }
 
   /** Runs a command, turning connection failures into BackendUnavailableError. */
-  async call<T>(fn: () => Promise<T>): Promise<T> {
+  /** Runs one Redis call; a lost or refused connection becomes BackendUnavailableError. (No async frame: hot path.) */
+  call<T>(fn: () => Promise<T>): Promise<T> {
+    let p: Promise<T>;
     try {
-      return await fn();
+      p = fn();
     } catch (err) {
-      if (err instanceof Error && UNAVAILABLE.test(err.message)) {
-        throw new BackendUnavailableError(`redis ${this.label}: ${err.message}`, { cause: err });
-      }
-      throw err;
+      return Promise.reject(this.unavailable(err));
     }
+    return p.catch(this.rethrow);
+  }
+
+  private readonly rethrow = (err: unknown): never => {
+    throw this.unavailable(err);
+  };
+
+  private unavailable(err: unknown): unknown {
+    if (err instanceof Error && UNAVAILABLE.test(err.message)) return new BackendUnavailableError(`redis ${this.label}: ${err.message}`, { cause: err });
+    return err;
   }
 }
 
