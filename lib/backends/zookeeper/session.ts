@@ -77,8 +77,6 @@ interface Pending {
   reject(err: unknown): void;
   /** Answered, failed or timed out: no longer queued. */
   done: boolean;
-  prev: Pending | null;
-  next: Pending | null;
 }
 
 export class ZkSession {
@@ -90,12 +88,12 @@ export class ZkSession {
   /** Bumped on every new session: watchers from an older one are stale. */
   generation = 0;
   /**
-   * Requests waiting for an answer, oldest first. Every request has the same bound, so this is
-   * also deadline order: one timer, armed for the oldest, bounds them all. A timer per request
-   * (setTimeout + clearTimeout) cost several µs of every lock cycle's three requests.
+   * Requests waiting for an answer, oldest first (a Set keeps insertion order). Every request has
+   * the same bound, so this is also deadline order: one timer, armed for the oldest, bounds them
+   * all. A timer per request (setTimeout + clearTimeout) cost several µs of every lock cycle's
+   * three requests.
    */
-  private oldest: Pending | null = null;
-  private newest: Pending | null = null;
+  private readonly pending = new Set<Pending>();
   private opTimer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -174,7 +172,7 @@ export class ZkSession {
   private send<T>(what: string, start: (c: Client, cb: (err: unknown, value?: T) => void) => void): Promise<T> {
     const client = this.client;
     return new Promise<T>((resolve, reject) => {
-      const p: Pending = { deadline: 0, what, reject, done: false, prev: null, next: null };
+      const p: Pending = { deadline: 0, what, reject, done: false };
       try {
         start(client, (err, value) => {
           if (p.done) return; // timed out already
@@ -195,36 +193,31 @@ export class ZkSession {
 
   private enqueue(p: Pending): void {
     p.deadline = performance.now() + this.opTimeoutMs;
-    p.prev = this.newest;
-    if (this.newest) this.newest.next = p;
-    else this.oldest = p;
-    this.newest = p;
+    this.pending.add(p);
     if (!this.opTimer) this.opTimer = setTimeout(this.expireCalls, this.opTimeoutMs);
     // Ref'd while a request waits (as a timer per request was), so its rejection is not lost to a
     // process exit; unref'd while none does (dequeue).
-    else if (p === this.oldest) this.opTimer.ref();
+    else if (this.pending.size === 1) this.opTimer.ref();
   }
 
   private dequeue(p: Pending): void {
     p.done = true;
-    if (p.prev) p.prev.next = p.next;
-    else this.oldest = p.next;
-    if (p.next) p.next.prev = p.prev;
-    else this.newest = p.prev;
-    p.prev = p.next = null;
-    if (!this.oldest) this.opTimer?.unref();
+    this.pending.delete(p);
+    if (this.pending.size === 0) this.opTimer?.unref();
   }
 
   /** The op timer: rejects every request past its deadline, then waits for the next oldest. */
   private readonly expireCalls = (): void => {
     this.opTimer = undefined;
     const now = performance.now();
-    for (let p = this.oldest; p && p.deadline <= now; p = this.oldest) {
+    for (const p of this.pending) {
+      if (p.deadline > now) break; // oldest first: the rest are later
       this.dequeue(p);
       p.reject(new OpTimeoutError(`${p.what}: no answer from ZooKeeper within ${this.opTimeoutMs} ms`));
     }
     // The timer's millisecond clock may fire a fraction early: at least 1 ms more, then.
-    if (this.oldest) this.opTimer = setTimeout(this.expireCalls, Math.max(1, this.oldest.deadline - now));
+    const oldest = this.pending.values().next().value;
+    if (oldest) this.opTimer = setTimeout(this.expireCalls, Math.max(1, oldest.deadline - now));
   };
 
   create(path: string, data: Buffer, mode: number): Promise<string> {
