@@ -18,9 +18,9 @@
  * - Fast handoff: Go opens its watch at the Range's header revision. etcd serves a watch that
  *   starts at or below the current revision as an "unsynced" watcher, caught up by a loop every
  *   100 ms (server/mvcc/watchable_store.go `syncWatchersLoop`), so a release soon after a waiter
- *   starts costs up to 100 ms. We watch the predecessor key (deletes only) from the revision
- *   after the one it was seen at: a revision etcd has usually not reached yet, so the watcher is
- *   synced at once and nothing in between is missed. The handoff is the delete event plus one
+ *   starts costs up to 100 ms. We watch the predecessor key (deletes only) from the current
+ *   revision, which etcd keeps synced, and when the store has moved since the predecessor was
+ *   seen, one Range covers what happened in between. The handoff is the delete event plus one
  *   Range; a release wakes only the next waiter (bench: 2 unary requests per handoff, 1 watch
  *   notification per release, for 2 to 128 waiters). (Option `goStyleWatch` reproduces Go's
  *   way, for the benchmark.)
@@ -365,9 +365,10 @@ export class EtcdLockBackend implements LockBackend {
    * which a Range proved it (with our key still there).
    *
    * One watch, on the predecessor key only, so a release wakes exactly one waiter (a watch on the
-   * whole prefix would send every waiter every deletion). It starts at the revision after the
-   * one at which that key was seen (the Txn's, or the Range's): a revision etcd has usually not
-   * reached, so the watcher is "synced" at once and nothing in between is missed. When the key is
+   * whole prefix would send every waiter every deletion). It starts at the store's current
+   * revision, so etcd keeps it "synced" (events at once); when its creation shows the store moved
+   * past the revision at which the key was seen (the Txn's, or the Range's), one Range covers the
+   * gap. When the key is
    * deleted, one Range of the contenders created up to ours, newest first, tells whether we hold
    * now (and that our key still exists) or names the next key to wait for (its holder gave up).
    * Go (`goStyleWatch`) instead Ranges first and watches from the Range's header revision.
@@ -396,7 +397,12 @@ export class EtcdLockBackend implements LockBackend {
       const follow = (p: string, from: bigint) => {
         watch?.cancel();
         watched = p;
-        watch = new DeleteWatch(this.client, p, from, {
+        // From the store's current revision (not `from`): etcd serves a watch that starts below it
+        // as "unsynced", its events up to 100 ms late (server/mvcc/watchable_store.go
+        // syncWatchersLoop), and under contention the store has nearly always moved on by then.
+        // What happened between `from` and the watch's start is read once instead (created).
+        // Go's mode keeps its own start revision: it is the baseline.
+        watch = new DeleteWatch(this.client, p, this.goStyleWatch ? from : 0n, {
           deleted: () => void check(),
           // Refused or cancelled by etcd (e.g. resumed at a compacted revision): look again and
           // watch afresh, a few times in a row at most.
@@ -409,12 +415,9 @@ export class EtcdLockBackend implements LockBackend {
           // The etcd3 client resumes a watch from the last revision it saw a header for, which
           // can skip events (lib/watch.js updateRevision): look again instead of trusting it.
           reconnected: () => void check(),
-          // The store moved past our start revision before the watch was made (under contention
-          // the predecessor often took the lock and let it go meanwhile): etcd then serves the
-          // watch as "unsynced", its events up to 100 ms late (watchable_store.go
-          // syncWatchersLoop). One Range now instead of that wait; the common case (nothing
-          // written since) costs nothing.
-          // (Not in goStyleWatch mode: Go's waitDeletes just waits; that mode is its baseline.)
+          // The store moved past the revision at which the predecessor was seen before the watch
+          // started: it may be gone already (under contention it often took the lock and let it
+          // go meanwhile). One Range tells; the common case (nothing written since) costs nothing.
           created: (headerRev) => {
             if (headerRev >= from && !this.goStyleWatch) void check();
           },
@@ -1066,7 +1069,9 @@ class DeleteWatch {
   ) {
     // `only('delete')` sends the server's NOPUT filter. (etcd3 1.1.2's `ignore(op)` is the same
     // call as `only(op)`, so `ignore('put')` would drop the deletes: lib/watch.js WatchBuilder.)
-    const w = client.watch().key(key).only('delete').startRevision(String(startRev)).watcher();
+    // startRev 0: from the store's current revision (etcd keeps such a watcher "synced").
+    const b = client.watch().key(key).only('delete');
+    const w = (startRev > 0n ? b.startRevision(String(startRev)) : b).watcher();
     this.watcher = w;
     w.on('data', (res) => {
       if (this.cancelled || this.fired) return;
