@@ -237,11 +237,23 @@ export abstract class RedisBackendBase implements LockBackend, RunStoreProvider 
     const token = randomUUID();
     const owner = o.owner ? makeOwner(this.instance, o.owner) : this.owner;
     const r = await this.attempt(name, token, owner, o, o.labels ? JSON.stringify(o.labels) : '{}', '', 0);
-    if (!r.ok) return null;
-    // A lease already over on our clock when we learn of it is no lock (see acquire).
-    if (performance.now() < r.leaseStart + r.leaseMs - driftMs(r.leaseMs)) {
-      const c = this.replicaWait ? await this.confirmGrant(name, token, o.ttlMs, r, r.acked) : r;
-      if (c && performance.now() < c.leaseStart + c.leaseMs - driftMs(c.leaseMs)) return this.makeHandle(name, token, owner, o, c.fence, c.expiresAt, c.leaseMs, c.leaseStart);
+    return r.ok ? this.keep(name, token, owner, o, r, r.acked) : null;
+  }
+
+  /**
+   * A lease we were granted, as a handle; or null after giving it back (by its token) when it is
+   * no lock any more. A lease whose end, on our clock, has passed by the time we learn of it is no
+   * lock: another client may hold it already. (Found by the torture checker under network delay:
+   * a grant that arrived later than the lease lasted was returned as held.) With waitReplicas the
+   * grant must also be confirmed on the replicas first (confirmGrant).
+   */
+  private async keep(
+    name: string, token: string, owner: OwnerInfo, o: AcquireOptions,
+    lease: { fence: string; expiresAt: number; leaseMs: number; leaseStart: number }, acked: number | undefined,
+  ): Promise<ManagedHandle | null> {
+    if (!lapsed(lease.leaseStart, lease.leaseMs)) {
+      const c = this.replicaWait ? await this.confirmGrant(name, token, o.ttlMs, lease, acked) : lease;
+      if (c && !lapsed(c.leaseStart, c.leaseMs)) return this.makeHandle(name, token, owner, o, c.fence, c.expiresAt, c.leaseMs, c.leaseStart);
     }
     await this.leaseOps(name, token).release().catch(() => undefined); // ours only by token
     return null;
@@ -259,35 +271,24 @@ export abstract class RedisBackendBase implements LockBackend, RunStoreProvider 
     const token = randomUUID();
     const owner = o.owner ? makeOwner(this.instance, o.owner) : this.owner;
     const labels = o.labels ? JSON.stringify(o.labels) : '{}';
-    const waiting = o.waitMs > 0;
-    const waiterId = waiting ? randomUUID() : '';
+    const waiterId = randomUUID();
     const startedAt = performance.now();
     const deadline = startedAt + o.waitMs; // Infinity stays Infinity
 
     let granted: { fence: string; expiresAt: number; leaseMs: number; at: number } | undefined;
     let wake: (() => void) | undefined;
-    if (!waiting) {
-      // Holders listen on our channel too, so a forced release reaches them at once. Not awaited:
-      // until it is up, a failed renewal is the (slower) way they learn.
-      if (!this.processChannelReady) void this.subscribeProcessChannel().catch(() => undefined);
-    } else {
-      // Subscribe before queueing, so a grant published right after we join cannot be missed.
-      await this.waiterSubscriptions();
-      this.pending.set(waiterId, {
-        name,
-        onGrant: (fence, expiresAt, leaseMs) => {
-          granted = { fence, expiresAt, leaseMs, at: performance.now() };
-          wake?.();
-        },
-        onWake: () => {
-          if (this.wakeOnReleaseEvents) wake?.();
-        },
-      });
-    }
-    // A lease whose end, on our clock, has passed by the time we learn of it is no lock: another
-    // client may hold it already. (Found by the torture checker under network delay: a grant that
-    // arrived later than the lease lasted was returned as held.) Give it back and go on waiting.
-    const lapsed = (leaseStart: number, leaseMs: number) => performance.now() >= leaseStart + leaseMs - driftMs(leaseMs);
+    // Subscribe before queueing, so a grant published right after we join cannot be missed.
+    await this.waiterSubscriptions();
+    this.pending.set(waiterId, {
+      name,
+      onGrant: (fence, expiresAt, leaseMs) => {
+        granted = { fence, expiresAt, leaseMs, at: performance.now() };
+        wake?.();
+      },
+      onWake: () => {
+        if (this.wakeOnReleaseEvents) wake?.();
+      },
+    });
     let clock: { serverMs: number; sentAt: number } | undefined;
     try {
       for (;;) {
@@ -296,11 +297,8 @@ export abstract class RedisBackendBase implements LockBackend, RunStoreProvider 
         if (!granted) {
           const r = await this.attempt(name, token, owner, o, labels, waiterId, performance.now() - startedAt);
           if (r.ok) {
-            if (!lapsed(r.leaseStart, r.leaseMs)) {
-              const c = this.replicaWait ? await this.confirmGrant(name, token, o.ttlMs, r, r.acked) : r;
-              if (c && !lapsed(c.leaseStart, c.leaseMs)) return this.makeHandle(name, token, owner, o, c.fence, c.expiresAt, c.leaseMs, c.leaseStart);
-            }
-            await this.leaseOps(name, token).release().catch(() => undefined); // ours only by token
+            const h = await this.keep(name, token, owner, o, r, r.acked);
+            if (h) return h; // else given back: look again at once
           } else {
             retryInMs = r.retryInMs;
             if (r.clock) clock = r.clock;
@@ -314,16 +312,12 @@ export abstract class RedisBackendBase implements LockBackend, RunStoreProvider 
           // sentAt + (grant time − that server time): the lease starts there, not when the
           // message arrived, however late it was.
           const leaseStart = clock ? Math.min(g.at, clock.sentAt + (g.expiresAt - g.leaseMs - clock.serverMs)) : g.at;
-          if (!lapsed(leaseStart, g.leaseMs)) {
-            const lease = { fence: g.fence, expiresAt: g.expiresAt, leaseMs: g.leaseMs, leaseStart };
-            const c = this.replicaWait ? await this.confirmGrant(name, token, o.ttlMs, lease, undefined) : lease;
-            if (c && !lapsed(c.leaseStart, c.leaseMs)) return this.makeHandle(name, token, owner, o, c.fence, c.expiresAt, c.leaseMs, c.leaseStart);
-          }
-          await this.leaseOps(name, token).release().catch(() => undefined);
+          // A handed-over grant was written by the releaser's connection: no WAIT of ours covers it.
+          const h = await this.keep(name, token, owner, o, { fence: g.fence, expiresAt: g.expiresAt, leaseMs: g.leaseMs, leaseStart }, undefined);
+          if (h) return h;
           granted = undefined;
           continue; // queue again
         }
-        if (!waiting) throw new AcquireTimeoutError(name, 0);
         const now = performance.now();
         if (now >= deadline) throw new AcquireTimeoutError(name, Math.round(now - startedAt));
         await new Promise<void>((resolve, reject) => {
@@ -343,10 +337,10 @@ export abstract class RedisBackendBase implements LockBackend, RunStoreProvider 
         });
       }
     } catch (err) {
-      if (waiting && !granted) await this.cancel(name, waiterId, token).catch(() => undefined);
+      if (!granted) await this.cancel(name, waiterId, token).catch(() => undefined);
       throw err;
     } finally {
-      if (waiting) this.pending.delete(waiterId);
+      this.pending.delete(waiterId);
     }
   }
 
@@ -838,4 +832,9 @@ function eventLock(backend: string, key: string, owner: string | null, fence: st
     backend, key, format: 'lockdeck', kind: 'mutex', owner, fence,
     holders: [{ owner, fence, acquiredAt: null }], acquiredAt: null, expiresAt: null, ttlMs: null, waiters: [], health: 'unknown',
   };
+}
+
+/** Has a lease that started at `leaseStart` (performance.now()) run out on our clock, drift allowed? */
+function lapsed(leaseStart: number, leaseMs: number): boolean {
+  return performance.now() >= leaseStart + leaseMs - driftMs(leaseMs);
 }
