@@ -224,6 +224,40 @@ describe('redis foreign-lock discovery', { timeout: 60_000 }, () => {
   });
 });
 
+describe('redis foreign-lock watch when the server cannot answer at first', { timeout: 60_000 }, () => {
+  it('regression: a watch opened while Redis is stalled still gets keyspace events once it answers', async () => {
+    // Before: the CONFIG GET that tells whether keyspace events are on failed (timed out), was
+    // taken as "events off", and the watch never subscribed to them.
+    const ks = await startRedis({ args: ['--notify-keyspace-events', 'KEA'] });
+    const w = new Redis(ks.url);
+    try {
+      const b = createRedisBackend({ id: 'stalled', type: 'redis', url: ks.url, match: ['lock:*'] }, { commandTimeoutMs: 300, discovery: { intervalMs: 3_600_000, duty: 1 } });
+      backends.push(b);
+      expect(await b.list()).toEqual([]); // connected, first pass done
+      process.kill(ks.process.pid!, 'SIGSTOP');
+      const seen: string[] = [];
+      const stop = b.watch((c) => void seen.push(`${c.type} ${c.key}`));
+      try {
+        await new Promise((r) => setTimeout(r, 800)); // the first CONFIG GET times out meanwhile
+        process.kill(ks.process.pid!, 'SIGCONT');
+        await eventually(async () => Number(await w.call('pubsub', 'numpat')) >= 1, 15_000, 'the keyspace subscription');
+        await w.set('lock:after-stall', uuid1Hex(), 'PX', 60_000, 'NX');
+        await eventually(async () => seen.includes('acquired lock:after-stall'), 5000, 'the foreign lock pushed by keyspace events');
+      } finally {
+        stop();
+      }
+    } finally {
+      try {
+        process.kill(ks.process.pid!, 'SIGCONT');
+      } catch {
+        // already gone
+      }
+      w.disconnect();
+      await ks.stop();
+    }
+  });
+});
+
 describe('redis foreign-lock discovery across a Redis restart', { timeout: 60_000 }, () => {
   it('keeps working after the server restarts (same port, data lost), without waiting out its back-off', async () => {
     let server = await startRedis();

@@ -664,11 +664,15 @@ export abstract class RedisBackendBase implements LockBackend, RunStoreProvider 
       return;
     }
     for (const node of this.nodes) {
-      const prefix = await node.keyspaceChannelPrefix();
-      if (!prefix || this.watchers.size === 0) continue;
-      const patterns = this.match.map((g) => prefix + g);
-      await Promise.all(patterns.map((p) => node.psubscribe(p))).catch(() => undefined);
-      this.foreignPatterns.push({ node, patterns });
+      // Retried like the events channel (keepTrying): a server that could not be asked, or a
+      // subscription that failed, must not leave the watch without foreign events for good.
+      this.keepTrying(async () => {
+        const prefix = await node.keyspaceChannelPrefix();
+        if (!prefix || this.watchers.size === 0) return;
+        const patterns = this.match.map((g) => prefix + g);
+        await Promise.all(patterns.map((p) => node.psubscribe(p)));
+        if (this.watchers.size > 0 && !this.foreignPatterns.some((f) => f.node === node)) this.foreignPatterns.push({ node, patterns });
+      });
     }
   }
 

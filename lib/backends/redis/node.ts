@@ -3,7 +3,7 @@
  * the connection, the typed script calls, and reading our locks back. The single-server backend
  * uses one node; the Redlock backend uses one per independent master.
  */
-import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, ReplyError, type RedisOptions } from 'ioredis';
 
 import { BackendUnavailableError, ReplicationError } from '../../locks/errors';
 import { lockHealth } from '../../locks/health';
@@ -412,17 +412,24 @@ export class RedisNode {
    * x expired; A = all of them). Null when they are off, or CONFIG is forbidden (managed Redis):
    * we never turn them on ourselves, since they cost the server CPU (anchors §2.2).
    */
+  /**
+   * The keyspace-event channel prefix when the server emits the events foreign-lock watching
+   * needs, else null (events off, or CONFIG refused, as managed Redis services do). Rejects when
+   * the server could not be asked (down, timed out): the caller tries again.
+   */
   async keyspaceChannelPrefix(): Promise<string | null> {
     if (this.isCluster) return null; // events are per node in a Cluster; the console reconciles instead
+    let flags: string;
     try {
-      const [, flags] = (await this.cmd.config('GET', 'notify-keyspace-events')) as [string, string];
-      const has = (c: string) => flags.includes(c) || (flags.includes('A') && 'g$lshzxetm'.includes(c));
-      if (!flags.includes('K') || !has('g') || !has('$') || !has('h') || !has('x')) return null;
-      const db = (this.cmd as Redis).options?.db ?? 0;
-      return `__keyspace@${db}__:`;
-    } catch {
-      return null;
+      [, flags] = (await this.cmd.config('GET', 'notify-keyspace-events')) as [string, string];
+    } catch (err) {
+      if (err instanceof ReplyError) return null; // the server answered: CONFIG is not for us
+      throw err;
     }
+    const has = (c: string) => flags.includes(c) || (flags.includes('A') && 'g$lshzxetm'.includes(c));
+    if (!flags.includes('K') || !has('g') || !has('$') || !has('h') || !has('x')) return null;
+    const db = (this.cmd as Redis).options?.db ?? 0;
+    return `__keyspace@${db}__:`;
   }
 
   psubscribe(pattern: string): Promise<void> {
