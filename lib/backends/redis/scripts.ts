@@ -4,7 +4,7 @@
  * Keys of lock `N` (prefix `P`, default "lockdeck"). All share the hash tag `{N}` so that they
  * land in one Cluster slot and one script may touch them all:
  *   P:{N}        hash   token, owner, host, pid, inst, fence, acq, exp, ttl, ch, labels  (PX = lease)
- *   P:{N}:fence  string INCR counter, never expires: fences keep increasing across holders
+ *   P:{N}:fence  string the last fence (server µs clock, or +1), never expires: fences keep increasing
  *   P:{N}:q      zset   waiter id -> enqueue time in µs (server clock); FIFO order
  *   P:{N}:w      hash   waiter id -> JSON {t: token, o: owner, h, p, i, ttl, ch, lu: lease until ms, l: labels}
  *   P:index      zset   lock name -> expiry (ms): the inspector's list of held locks, never KEYS/SCAN.
@@ -39,9 +39,32 @@ local function publishEvent(chan, typ, name, fence, owner, ms)
   end
 end
 
--- Makes the lock held by entry e for leaseMs; returns the new fence.
-local function grant(e, leaseMs, useIndex, name)
-  local fence = redis.call('INCR', KEYS[2])
+-- The next fence: the server's clock in µs, or one more than the last fence if that is not
+-- below it (same µs, or the clock stepped back). A plain INCR counter goes back to 1 when Redis
+-- restarts without persistence, and to a stale value when a replica that missed the last INCRs
+-- is promoted; a fence that goes back is worthless (Kleppmann, "How to do distributed locking").
+-- With the clock as a floor the fences keep increasing across both, as long as the new server's
+-- clock is not behind by more than the restart or failover took (seconds) — a hybrid logical
+-- clock (Kulkarni et al., 2014). The counter cannot outrun the clock: that would take more than
+-- one acquisition per µs. Measured: RELIABILITY.md, redis-ephemeral x server-kill.
+-- Fences are strings ('%.0f'): a µs time has 16 digits and Lua prints numbers with 14.
+-- Redlock (clockFloor false) keeps the plain counter: its masters must give one fence for one
+-- acquisition, which their own clocks would not (their counters are raised to the quorum's
+-- highest, redlock.ts); a master restarted empty is Redlock's known hazard (delayed restarts).
+local function nextFence(clockFloor)
+  if not clockFloor then return string.format('%.0f', redis.call('INCR', KEYS[2])) end
+  local us = string.format('%.0f', nowUs)
+  local last = tonumber(redis.call('GETSET', KEYS[2], us))
+  if last and last >= nowUs then
+    us = string.format('%.0f', last + 1)
+    redis.call('SET', KEYS[2], us)
+  end
+  return us
+end
+
+-- Makes the lock held by entry e for leaseMs; returns the new fence (a string).
+local function grant(e, leaseMs, useIndex, name, clockFloor)
+  local fence = nextFence(clockFloor)
   local exp = now + leaseMs
   redis.call('HSET', KEYS[1], 'token', e.t, 'owner', e.o, 'host', e.h, 'pid', e.p, 'inst', e.i,
     'fence', fence, 'acq', now, 'exp', exp, 'ttl', e.ttl, 'ch', e.ch, 'labels', e.l)
@@ -67,7 +90,7 @@ local function handoff(useIndex, name, handoffTtl, events)
       local e = cjson.decode(raw)
       if tonumber(e.lu) >= now then
         local lease = math.min(tonumber(e.ttl), tonumber(handoffTtl))
-        local fence, exp = grant(e, lease, useIndex, name)
+        local fence, exp = grant(e, lease, useIndex, name, true)
         redis.call('PUBLISH', e.ch, 'g|' .. head .. '|' .. fence .. '|' .. exp .. '|' .. lease)
         publishEvent(events, 'acquired', name, fence, e.o, math.floor((nowUs - tonumber(first[2])) / 1000))
         return head
@@ -95,9 +118,9 @@ local me = {t = token, o = ARGV[4], h = ARGV[5], p = ARGV[6], i = ARGV[7], ttl =
 -- HGET + ZRANGE (a missing lock cannot be ours, a missing queue has no older waiter).
 if redis.call('EXISTS', KEYS[1], KEYS[3]) == 0 then
   if waiter ~= '' then redis.call('HDEL', KEYS[4], waiter) end
-  local fence, exp = grant(me, ttl, useIndex, name)
+  local fence, exp = grant(me, ttl, useIndex, name, handoffTtl ~= '0')
   publishEvent(events, 'acquired', name, fence, me.o, ARGV[15])
-  return {1, tostring(fence), tostring(exp), now, ttl, 1}
+  return {1, fence, tostring(exp), now, ttl, 1}
 end
 local cur = redis.call('HGET', KEYS[1], 'token')
 if cur == token then
@@ -124,9 +147,9 @@ if not cur then
       redis.call('ZREM', KEYS[3], waiter)
       redis.call('HDEL', KEYS[4], waiter)
     end
-    local fence, exp = grant(me, ttl, useIndex, name)
+    local fence, exp = grant(me, ttl, useIndex, name, handoffTtl ~= '0')
     publishEvent(events, 'acquired', name, fence, me.o, ARGV[15])
-    return {1, tostring(fence), tostring(exp), now, ttl, 1}
+    return {1, fence, tostring(exp), now, ttl, 1}
   end
   handoff(useIndex, name, handoffTtl, events)
 end
