@@ -118,6 +118,37 @@ describe('ZooKeeper backend', { timeout: 60_000 }, () => {
     }
   });
 
+  it('lists more lock parents than one read wave, nested, in walk order; limit and the visit bound cut it', async () => {
+    // 300 lock parents under wave/a and 3 under wave/b: list() reads 256 directories at a time.
+    const sub = `${root}/wave`;
+    const held = [];
+    try {
+      for (let i = 0; i < 300; i += 50) held.push(...(await Promise.all(Array.from({ length: 50 }, (_, j) => zk.acquire(`wave/a/l${String(i + j).padStart(3, '0')}`, { ttlMs: 60_000 })))));
+      for (let i = 0; i < 3; i++) held.push(await zk.acquire(`wave/b/l${i}`, { ttlMs: 60_000 }));
+      const keys = (await zk.list({ q: '/wave/', limit: 10_000 })).map((l) => l.key);
+      expect(new Set(keys).size).toBe(303);
+      // Breadth-first: every lock under a and b, each directory's children in the order read.
+      const underA = await rawCall<string[]>((cb) => raw.getChildren(`${sub}/a`, cb));
+      expect(keys.filter((k) => k.startsWith(`${sub}/a/`))).toEqual(underA.map((c) => `${sub}/a/${c}`));
+      expect((await zk.list({ q: '/wave/', limit: 7 })).map((l) => l.key)).toEqual(keys.slice(0, 7));
+
+      // Bound of 100 directories: a warning row where the walk stopped, and nothing past it.
+      const bounded = createZooKeeperBackend({ id: 'zk', type: 'zookeeper', connect, roots: [sub] }, { maxNodes: 100 });
+      try {
+        const listed = await bounded.list({ limit: 10_000 });
+        const warnings = listed.filter((l) => l.format === 'unknown');
+        expect(warnings).toHaveLength(1);
+        expect(String(warnings[0]!.meta?.warning)).toMatch(/visited its bound of 100 nodes/);
+        // root, a and b, then 97 lock parents of a: the 98th directory is where it stopped.
+        expect(listed.filter((l) => l.format !== 'unknown')).toHaveLength(97);
+      } finally {
+        await bounded.close();
+      }
+    } finally {
+      await Promise.all(held.map((h) => h.release()));
+    }
+  });
+
   it('reports a forced release to watchers as forced, and the next waiter gets the lock', async () => {
     const other = createZooKeeperBackend({ id: 'zk', type: 'zookeeper', connect, roots: [root] });
     const seen: LockChange[] = [];

@@ -116,6 +116,8 @@ const CAPABILITIES: Capabilities = Object.freeze({
 });
 
 const DEFAULT_LIST_LIMIT = 1000;
+/** Directories list() reads at once (see list()). */
+const LIST_WAVE = 256;
 const FORCE_NOTE =
   'ZooKeeper cannot tell a foreign holder: its client keeps running until it looks at its node (Curator and kazoo do not). lockdeck holders watch their node and stop at once.';
 
@@ -529,7 +531,9 @@ class ZooKeeperLockBackend implements LockBackend, RunStoreProvider, ReadWriteLo
     const q = filter.q?.toLowerCase();
     const out: LockInfo[] = [];
     let visited = 0;
-    const queue: string[] = [];
+    // Directories still to read, with their child count when the parent's read told it (then
+    // scanDir skips its exists(), one round trip less per directory).
+    const queue: { path: string; numChildren?: number }[] = [];
     try {
       for (const root of this.roots) {
         const stat = await this.zk.exists(root);
@@ -538,22 +542,32 @@ class ZooKeeperLockBackend implements LockBackend, RunStoreProvider, ReadWriteLo
           out.push(this.tooMany(root, stat.numChildren));
           continue;
         }
-        queue.push(root);
+        queue.push({ path: root, numChildren: stat.numChildren });
       }
-      while (queue.length && out.length < limit) {
-        const dir = queue.shift()!;
-        if (++visited > this.maxNodes) {
-          out.push(this.warning(dir, `not read: list() visited its bound of ${this.maxNodes} nodes`));
-          break;
+      // Breadth-first in waves of LIST_WAVE directories read at once. Each directory costs two or
+      // three round trips one after the other; read one at a time, 10,000 lock parents took 7.9 s
+      // (ZooKeeper answers a session's pipelined requests in order, so the waves fill the pipe).
+      // A wave's results go out in queue order, so the listing is the same as a one-by-one walk.
+      walk: while (queue.length && out.length < limit) {
+        const wave = queue.splice(0, LIST_WAVE);
+        const bounded = visited + wave.length > this.maxNodes;
+        if (bounded) {
+          out.push(this.warning(wave[this.maxNodes - visited]!.path, `not read: list() visited its bound of ${this.maxNodes} nodes`));
+          wave.length = this.maxNodes - visited;
         }
-        const r = await this.scanDir(dir);
-        if (!r) continue;
-        for (const s of r.locks) if (!q || s.info.key.toLowerCase().includes(q)) out.push(s.info);
-        for (const sub of r.subdirs) {
-          if (sub.numChildren === 0) continue;
-          if (sub.numChildren > this.maxChildren) out.push(this.tooMany(sub.path, sub.numChildren));
-          else queue.push(sub.path);
+        visited += wave.length;
+        const read = await Promise.all(wave.map((d) => this.scanDir(d.path, undefined, d.numChildren)));
+        for (const r of read) {
+          if (!r) continue;
+          for (const s of r.locks) if (!q || s.info.key.toLowerCase().includes(q)) out.push(s.info);
+          for (const sub of r.subdirs) {
+            if (sub.numChildren === 0) continue;
+            if (sub.numChildren > this.maxChildren) out.push(this.tooMany(sub.path, sub.numChildren));
+            else queue.push(sub);
+          }
+          if (out.length >= limit) break walk;
         }
+        if (bounded) break;
       }
     } catch (err) {
       throw unavailable(err, 'cannot list locks');
@@ -600,11 +614,14 @@ class ZooKeeperLockBackend implements LockBackend, RunStoreProvider, ReadWriteLo
   async scanDir(
     dir: string,
     watcher?: (e: unknown) => void,
+    knownChildren?: number,
   ): Promise<{ locks: Scanned[]; subdirs: { path: string; numChildren: number }[]; tooMany?: boolean } | null> {
     let listing;
     try {
-      const stat = watcher ? null : await this.zk.exists(dir);
-      if (!watcher && !stat) return null;
+      // The child count guards against a reply over jute.maxbuffer; a caller that has the node's
+      // stat already (list(): from the parent's read) passes it instead.
+      const stat = watcher || knownChildren !== undefined ? null : await this.zk.exists(dir);
+      if (!watcher && knownChildren === undefined && !stat) return null;
       if (stat && stat.numChildren > this.maxChildren) return { locks: [{ info: this.tooMany(dir, stat.numChildren), nodes: [] }], subdirs: [], tooMany: true };
       listing = await this.zk.getChildren(dir, watcher);
     } catch (err) {
