@@ -5,7 +5,7 @@ import Link from 'next/link';
 
 import { Button } from '@/components/ui/button';
 import { useServerNow } from '@/lib/client/clock';
-import { liveHealth, lockHref, type SortDir, type SortKey } from '@/lib/client/locks';
+import { liveHealth, lockHref, shortFence, type SortDir, type SortKey } from '@/lib/client/locks';
 import type { LockInfo } from '@/lib/client/types';
 import { cn } from '@/lib/utils';
 
@@ -28,7 +28,7 @@ const COLUMNS: Column[] = [
   { id: 'backend', label: 'Backend', width: 'minmax(84px, 110px)' },
   { id: 'key', label: 'Key', width: 'minmax(300px, 4fr)', sort: 'key' },
   { id: 'owner', label: 'Owner', width: 'minmax(170px, 2fr)' },
-  { id: 'fence', label: 'Fence', width: '72px', align: 'right' },
+  { id: 'fence', label: 'Fence', width: '100px', align: 'right' },
   { id: 'format', label: 'Format', width: 'minmax(88px, 120px)' },
   { id: 'kind', label: 'Kind', width: '72px' },
   { id: 'held', label: 'Held for', width: '88px', align: 'right', sort: 'age' },
@@ -177,7 +177,7 @@ const LockRow = memo(function LockRow({
         {lock.holders.length > 1 && <span className="font-sans text-muted-foreground"> +{lock.holders.length - 1}</span>}
       </div>
       <div role="cell" className="truncate px-3 text-right font-mono text-xs tabular-nums" title={lock.fence ?? 'no fencing token'}>
-        {lock.fence ?? <span className="text-muted-foreground">—</span>}
+        {lock.fence !== null ? shortFence(lock.fence) : <span className="text-muted-foreground">—</span>}
       </div>
       <div role="cell" className="truncate px-3 text-xs text-muted-foreground" title={lock.format}>
         {lock.format}

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { formatDuration, shortHash } from './format';
-import { filterLocks, filtersToSearch, liveHealth, lockHref, parseFilters, sortLocks, summarize, DEFAULT_FILTERS, LONG_HELD_MS } from './locks';
+import { filterLocks, filtersToSearch, liveHealth, lockHref, parseFilters, shortFence, sortLocks, summarize, DEFAULT_FILTERS, LONG_HELD_MS } from './locks';
 import { releaseRequestFor } from './release';
 import type { LockInfo } from './types';
 
@@ -73,6 +73,12 @@ describe('filterLocks and sortLocks', () => {
 });
 
 describe('links and display', () => {
+  it('shows a long fence by its end, where two holders differ', () => {
+    expect(shortFence('42')).toBe('42');
+    expect(shortFence('4294967310')).toBe('4294967310');
+    expect(shortFence('1795705635120136')).toBe('…35120136');
+    expect(shortFence('1795705635121274')).not.toBe(shortFence('1795705635120136'));
+  });
   it('puts keys with slashes and colons in query parameters', () => {
     const href = lockHref('zk', '/locks/report:nightly job');
     expect(href).toBe('/lock?backend=zk&key=%2Flocks%2Freport%3Anightly+job');

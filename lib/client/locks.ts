@@ -16,6 +16,16 @@ export function lockHref(backend: string, key: string): string {
 }
 
 /** ms left on the lease by the server clock, or null for a lock without expiry. */
+/**
+ * A fence as the table shows it: whole when short, else its last digits after an ellipsis. Fences
+ * can be long (Redis: the server clock in µs, 16 digits; etcd revisions, ZooKeeper zxids) and
+ * what tells two holders apart is the end, not the shared leading digits a cut from the right
+ * would keep. The full value is in the cell's title and on the lock's page.
+ */
+export function shortFence(fence: string, max = 10): string {
+  return fence.length <= max ? fence : `…${fence.slice(-(max - 2))}`;
+}
+
 export function ttlLeft(lock: Pick<LockInfo, 'expiresAt'>, now: number): number | null {
   return lock.expiresAt === null ? null : lock.expiresAt - now;
 }
