@@ -30,6 +30,7 @@ import { sqliteSection } from './sqlite';
 import { dynamodbSection } from './dynamodb';
 import { zookeeperSection } from './zookeeper';
 import { consoleSection } from './console';
+import { scaleSection } from './scale';
 
 const SECTIONS: Record<string, (ctx: BenchContext) => Promise<void>> = {
   redis: redisSection,
@@ -38,6 +39,7 @@ const SECTIONS: Record<string, (ctx: BenchContext) => Promise<void>> = {
   dynamodb: dynamodbSection,
   etcd: etcdSection,
   console: consoleSection,
+  scale: scaleSection,
 };
 
 const OUT = fileURLToPath(new URL('./results/latest.json', import.meta.url));

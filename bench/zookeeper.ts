@@ -12,8 +12,9 @@
  *    /usr/bin/python3 can import kazoo: same method (t1 in the waiter − t0 in the holder, both
  *    CLOCK_MONOTONIC), waiter confirmed blocked by its node showing up, same pauses;
  *  - N = 2, 16, 128 waiters queued on one lock, the lock handed down the queue: requests per
- *    handoff and waiters woken per release, counted by the server per session (`cons`: packets
- *    received, and sent minus received = watch notifications pushed), mntr's watch counters beside;
+ *    handoff and waiters woken per release, counted by the server per session (`cons`: Δ lcxid =
+ *    requests answered, pings excluded; packets sent minus received = watch notifications pushed),
+ *    mntr's watch counters beside;
  *  - throughput on one contended lock (2 and 16 contenders in two processes, zero critical
  *    section, every hold checked against all others for overlap).
  *
@@ -285,8 +286,8 @@ async function runSection(ctx: BenchContext, S: string, connect: string, serverP
         {
           section: S, figure: `server requests per handoff (${w.n} waiters)`, value: mean(w.requests), unit: 'req', baseline: '—', ratio: null, target: '≤ 3',
           verdict: atMost(mean(w.requests), 3),
-          note: `requests the server received (cons, every session) from release() to the next holder settled, less the idle pings expected in that time (${w.pingsPerSec.toFixed(2)}/s measured idle); ` +
-            `${w.releases} releases, max ${Math.max(...w.requests)} before that correction: the release's delete, the next waiter's getChildren, the new holder's watch on its own node`,
+          note: `requests the server answered (cons: Δ lcxid summed over every session, so pings are not counted) from release() to the next holder settled; ` +
+            `${w.releases} releases, max ${Math.max(...w.requests)}: the release's delete, the next waiter's getChildren, the new holder's watch on its own node`,
         },
         {
           section: S, figure: `waiters woken per release (${w.n} waiters)`, value: mean(w.woken), unit: '', baseline: '—', ratio: null, target: '≤ 1', verdict: atMost(Math.max(...w.woken), 1),
@@ -319,21 +320,25 @@ async function runSection(ctx: BenchContext, S: string, connect: string, serverP
 interface ZkWakeResult {
   n: number;
   releases: number;
-  /** Requests received by the server per handoff, idle pings expected in the window subtracted. */
+  /** Requests the server answered per handoff, every session (Δ lcxid: pings not counted). */
   requests: number[];
   /** Watch notifications pushed to waiting sessions per release (the releasing session excluded). */
   woken: number[];
   /** mntr: watches fired by node deletions and children changes per release, the releaser's own included. */
   watchesFired: number[];
-  pingsPerSec: number;
   handoffMs: number[];
 }
 
-/** Packets received and sent per session id (as a bigint string), from `cons`. */
-async function perSession(at: { host: string; port: number }): Promise<Map<string, { recved: number; sent: number }>> {
-  const out = new Map<string, { recved: number; sent: number }>();
-  for (const m of (await fourLetterWord(at.host, at.port, 'cons', 3000)).matchAll(/recved=(\d+),sent=(\d+),sid=0x([0-9a-f]+)/g)) {
-    out.set(BigInt(`0x${m[3]}`).toString(), { recved: Number(m[1]), sent: Number(m[2]) });
+/**
+ * Per session id (as a bigint string), from `cons`: packets received and sent, and `lcxid`, the
+ * last client xid the server answered. Clients number their requests 1, 2, 3…; pings (xid -2) and
+ * notifications (xid -1) do not move it (ServerCnxn.updateStatsForResponse keeps cxid ≥ 0 only),
+ * so Δlcxid counts exactly the requests a session made, with no idle pings to estimate.
+ */
+async function perSession(at: { host: string; port: number }): Promise<Map<string, { recved: number; sent: number; cxid: number }>> {
+  const out = new Map<string, { recved: number; sent: number; cxid: number }>();
+  for (const m of (await fourLetterWord(at.host, at.port, 'cons', 3000)).matchAll(/recved=(\d+),sent=(\d+),sid=0x([0-9a-f]+)[^)]*?lcxid=0x([0-9a-f]+)/g)) {
+    out.set(BigInt(`0x${m[3]}`).toString(), { recved: Number(m[1]), sent: Number(m[2]), cxid: parseInt(m[4]!, 16) });
   }
   return out;
 }
@@ -358,7 +363,7 @@ async function wakeCounts(
 ): Promise<ZkWakeResult> {
   const name = `bench/wake-${n}`;
   const clients: ReturnType<typeof createZooKeeperBackend>[] = [];
-  const res: ZkWakeResult = { n, releases: 0, requests: [], woken: [], watchesFired: [], pingsPerSec: 0, handoffMs: [] };
+  const res: ZkWakeResult = { n, releases: 0, requests: [], woken: [], watchesFired: [], handoffMs: [] };
   try {
     // One session per waiter up to 16, then several waiters a session (as in the etcd section).
     const nClients = Math.min(n, 16) + 1;
@@ -373,15 +378,6 @@ async function wakeCounts(
       if (i % 16 === 15) await waitForWaiters(inspector, name, i + 1, 20_000);
     }
     await waitForWaiters(inspector, name, n, 30_000);
-    // Idle pings (each idle session pings every third of its timeout): the rate to subtract.
-    const idle0 = await perSession(at);
-    const tIdle = performance.now();
-    await sleep(2000);
-    const idle1 = await perSession(at);
-    const idleMs = performance.now() - tIdle;
-    let idlePkts = 0;
-    for (const [sid, a] of idle1) idlePkts += a.recved - (idle0.get(sid)?.recved ?? 0);
-    res.pingsPerSec = (Math.max(0, idlePkts - 2) / idleMs) * 1000; // minus the two `cons` connections' own
     for (let r = 0; r < releases && pending.size > 0; r++) {
       const releaser = sessionOf(clients[holder.c]!);
       const before = await perSession(at);
@@ -395,17 +391,16 @@ async function wakeCounts(
       // Settle: a wrongly woken waiter would act (getChildren) within this; the new holder has
       // set its own-node watch by now (setImmediate after its acquire).
       await sleep(80);
-      const tEnd = performance.now();
       const after = await perSession(at);
       let requests = 0;
       let woken = 0;
       for (const [sid, a] of after) {
         const b = before.get(sid);
         if (!b) continue; // the `cons` connection itself
-        requests += a.recved - b.recved;
+        requests += a.cxid - b.cxid;
         if (sid !== releaser) woken += a.sent - b.sent - (a.recved - b.recved);
       }
-      res.requests.push(requests - (res.pingsPerSec * (tEnd - t0)) / 1000);
+      res.requests.push(requests);
       res.woken.push(woken);
       res.watchesFired.push((await watchesFired(at)) - firedBefore);
       res.releases++;
@@ -415,7 +410,7 @@ async function wakeCounts(
     await Promise.allSettled(clients.map((c) => c.close()));
   }
   ctx.log(
-    `${n} waiters, ${res.releases} releases: requests/handoff ${mean(res.requests).toFixed(2)} (idle pings ${res.pingsPerSec.toFixed(2)}/s subtracted), ` +
+    `${n} waiters, ${res.releases} releases: requests/handoff ${mean(res.requests).toFixed(2)} (Δ lcxid, pings excluded), ` +
       `waiters woken/release ${mean(res.woken).toFixed(2)} (max ${Math.max(...res.woken)}), mntr watches fired/release ${mean(res.watchesFired).toFixed(2)}, handoff p50 ${ms(median(res.handoffMs))}`,
   );
   return res;

@@ -1,0 +1,389 @@
+/**
+ * Scale section (issue 10: "10,000 locks per backend: /api/locks answers ... the server's memory
+ * stays bounded"), for the backends bench/console-scale.ts does not drive through the console:
+ * ZooKeeper, etcd and DynamoDB (dynalite). One backend at a time, each on a throwaway server
+ * started here and pinned like the other sections' servers:
+ *
+ *  - 10,000 locks taken (64 tryAcquire in flight, ttl 600 s, autoRenew false) by a seeding backend
+ *    instance and held until the end (released by that instance's close(), which releases every
+ *    held handle); a second instance, with a session of its own, lists them;
+ *  - ours: `list({ limit: N + 1 })` of everything (one more than seeded, so a listing that returned
+ *    extra entries, warnings say, would show);
+ *  - baseline: the same data read raw with the same client library, on a connection of its own,
+ *    doing the least a listing of that layout needs:
+ *      ZooKeeper  node-zookeeper-client: getChildren of the parent dir, then for every lock dir a
+ *                 getChildren and a getData of its lowest-sequence child (the holder), pipelined
+ *                 in chunks of 256 (as list() reads its directories in waves of 256);
+ *      etcd       etcd3 `getAll().prefix(p)`: one Range over the prefix, keys and values;
+ *      DynamoDB   @aws-sdk/client-dynamodb: a paged consistent Scan of the whole table, until
+ *                 LastEvaluatedKey is undefined (list() scans consistently too);
+ *    both sides in R interleaved rounds (order alternating per round, one untimed warm-up round
+ *    first); the ratio is the median of per-round ratios, with their spread;
+ *  - the count found, every round, on both sides: anything but N distinct seeded keys is a FAIL row;
+ *  - heap: this process's V8 heap after a forced GC, after the warm-up listing (which builds any
+ *    per-lock state a backend keeps, e.g. DynamoDB's sightings) and again after the R timed
+ *    listings. "Bounded" = repeated listings leave nothing behind (ratio ≈ 1). The seeded handles
+ *    live in this heap too, so the absolute figure is not the inspector's alone; RSS is in the note
+ *    (it only ever grows in steps, so it says less).
+ *
+ * The listing figures are info: the issue sets no target for them. perf-reliability-anchors D3
+ * asks ZooKeeper for ≤ 1.2× raw getChildren; list() is ~1.5× the raw reads here because it reads
+ * each child's stat (getData) before descending into it — one request per lock parent more than a
+ * reader that already knows every child is a Curator lock parent. That read is how list() tells a
+ * lock parent from a plain ephemeral lock, and its child count is the guard that keeps a directory
+ * over `maxChildren` from being read at all; reading children with getChildren2 instead would
+ * save the request for Curator layouts, cost one for plain ephemeral locks and drop the guard.
+ */
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+
+import { ScanCommand } from '@aws-sdk/client-dynamodb';
+import { Etcd3 } from 'etcd3';
+import zookeeper from 'node-zookeeper-client';
+
+import { createDynamoDbBackend, createLockTable, makeDynamoDbClient } from '../lib/backends/dynamodb/index';
+import { createEtcdBackend } from '../lib/backends/etcd/index';
+import { createZooKeeperBackend } from '../lib/backends/zookeeper/index';
+import type { LockBackend, LockHandle } from '../lib/locks/types';
+import { startDynalite } from '../scripts/dynalite-server';
+import { startEtcd } from '../scripts/etcd-server';
+import { startZooKeeper } from '../scripts/servers';
+import { packageVersion, scaled, type BenchContext } from './lib/context';
+import { pin } from './lib/machine';
+import { atMost, ms, type Row, type Verdict } from './lib/report';
+import { nowMs, pairedRatio, summarize, withTimeout } from './lib/stats';
+
+const S = 'scale';
+const TTL_MS = 600_000;
+const SEED_PARALLEL = 64;
+/** Requests the ZooKeeper baseline keeps in flight (list() reads directories in waves of 256). */
+const ZK_CHUNK = 256;
+const REGION = 'us-east-1';
+const TABLE = 'scale-locks';
+
+/** What one backend's run needs: the two backend instances, the raw read, and how to stop. */
+interface Setup {
+  name: string;
+  lister: LockBackend;
+  seeder: LockBackend;
+  /** Lock name of seed `i`. */
+  lockName(i: number): string;
+  /** The raw read of everything; returns the seeded keys it found. */
+  raw(): Promise<string[]>;
+  rawLabel: string;
+  rounds: number;
+  target: { text: string; limit: number } | null;
+  /** Closes the raw client and stops the server (after both backends are closed). */
+  stop(): Promise<void>;
+}
+
+/** Heap after a full GC, or null where no GC can be forced. */
+function gcFn(): (() => void) | null {
+  const g = (globalThis as { gc?: () => void }).gc;
+  if (typeof g === 'function') return g;
+  try {
+    // The bench runs without --expose-gc; the flag set at run time exposes gc to new contexts.
+    setFlagsFromString('--expose-gc');
+    const fn: unknown = runInNewContext('gc');
+    return typeof fn === 'function' ? (fn as () => void) : null;
+  } catch {
+    return null;
+  }
+}
+
+const MiB = (b: number) => Math.round((b / 2 ** 20) * 10) / 10;
+
+const shard = (i: number) => `shard-${String(i).padStart(5, '0')}`;
+/** The seeded shard names among `keys` (distinct), whatever prefix a backend puts before them. */
+function seededFound(keys: readonly string[]): number {
+  const set = new Set<string>();
+  for (const k of keys) {
+    const m = /shard-\d{5}$/.exec(k);
+    if (m) set.add(m[0]);
+  }
+  return set.size;
+}
+
+export async function scaleSection(ctx: BenchContext): Promise<void> {
+  const N = scaled(ctx, 10_000, 500);
+  const gc = gcFn();
+  const details: Record<string, unknown> = { locks: N, gcForced: gc !== null };
+  ctx.details.scale = details;
+  for (const start of [zookeeperSetup, etcdSetup, dynamodbSetup]) {
+    const setup = await start(ctx);
+    try {
+      details[setup.name] = await runOne(ctx, setup, N, gc);
+    } finally {
+      await Promise.allSettled([setup.lister.close(), setup.seeder.close()]);
+      await setup.stop();
+    }
+  }
+}
+
+async function runOne(ctx: BenchContext, b: Setup, N: number, gc: (() => void) | null): Promise<Record<string, unknown>> {
+  const B = b.name;
+  // ---------------------------------------------------------------- seed N held locks
+  const t0 = nowMs();
+  const handles: LockHandle[] = [];
+  let next = 0;
+  await withTimeout(
+    Promise.all(
+      Array.from({ length: SEED_PARALLEL }, async () => {
+        while (next < N) {
+          const name = b.lockName(next++);
+          const h = await b.seeder.tryAcquire(name, { ttlMs: TTL_MS, autoRenew: false });
+          if (!h) throw new Error(`${B}: ${name} unexpectedly held while seeding`);
+          handles.push(h);
+        }
+      }),
+    ),
+    180_000,
+    `${B}: seeding ${N} locks`,
+  );
+  const seedMs = nowMs() - t0;
+  ctx.log(`scale/${B}: seeded ${N} held locks in ${(seedMs / 1000).toFixed(1)} s`);
+
+  // ---------------------------------------------------------------- list() vs raw read, in rounds
+  const heap = () => {
+    gc?.();
+    return process.memoryUsage();
+  };
+  let rssPeak = process.memoryUsage().rss;
+  const ours: number[] = [];
+  const raws: number[] = [];
+  const oursFound: number[] = [];
+  const oursLen: number[] = [];
+  const rawFound: number[] = [];
+  const timeList = async () => {
+    const a = nowMs();
+    const l = await b.lister.list({ limit: N + 1 });
+    const t = nowMs() - a;
+    rssPeak = Math.max(rssPeak, process.memoryUsage().rss);
+    return { t, len: l.length, found: seededFound(l.map((x) => x.key)) };
+  };
+  const timeRaw = async () => {
+    const a = nowMs();
+    const keys = await b.raw();
+    const t = nowMs() - a;
+    rssPeak = Math.max(rssPeak, process.memoryUsage().rss);
+    return { t, found: seededFound(keys) };
+  };
+  const memSeeded = heap();
+  let memWarm = memSeeded;
+  for (let r = -1; r < b.rounds; r++) {
+    // Alternate who goes first, so a drift in the box's load falls on both sides alike.
+    let l: Awaited<ReturnType<typeof timeList>>;
+    let w: Awaited<ReturnType<typeof timeRaw>>;
+    if (r % 2 === 0) {
+      l = await timeList();
+      w = await timeRaw();
+    } else {
+      w = await timeRaw();
+      l = await timeList();
+    }
+    oursLen.push(l.len);
+    oursFound.push(l.found);
+    rawFound.push(w.found);
+    if (r === -1) {
+      memWarm = heap();
+      continue;
+    }
+    ours.push(l.t);
+    raws.push(w.t);
+    ctx.log(`scale/${B}: round ${r + 1}/${b.rounds}: list() ${ms(l.t)} (${l.len}), raw ${ms(w.t)} (${w.found})`);
+  }
+  const memAfter = heap();
+
+  const o = summarize(ours);
+  const w = summarize(raws);
+  const ratio = pairedRatio(ours, raws);
+  const complete = oursFound.every((x) => x === N) && oursLen.every((x) => x === N) && rawFound.every((x) => x === N);
+  const nFmt = N.toLocaleString('en-US');
+  const rawLbl = `${b.rawLabel} p50 ${ms(w.p50)}`;
+  const verdict: Verdict = !complete ? 'FAIL' : b.target ? atMost(ratio.median, b.target.limit) : 'info';
+  const heapRatio = memAfter.heapUsed / memWarm.heapUsed;
+  const rows: Row[] = [
+    {
+      section: S, figure: `${B}: list() of ${nFmt} held locks p50`, value: o.p50, unit: 'ms', baseline: rawLbl,
+      ratio: ratio.median, ratioSpread: [ratio.min, ratio.max], target: b.target?.text ?? '—', verdict,
+      note: `${b.rounds} interleaved rounds after 1 warm-up; list() min ${ms(o.min)}, max ${ms(o.max)}; raw min ${ms(w.min)}, max ${ms(w.max)}` +
+        (complete ? '' : '; INCOMPLETE listing, see the next row'),
+    },
+    {
+      section: S, figure: `${B}: locks found by list() (of ${nFmt} held)`, value: Math.min(...oursFound), unit: 'locks',
+      baseline: `raw read found ${Math.min(...rawFound)}`, ratio: null, target: `= ${nFmt}`, verdict: complete ? 'pass' : 'FAIL',
+      note: `every round, warm-up included: list() entries ${[...new Set(oursLen)].join('/')}, seeded keys in them ${[...new Set(oursFound)].join('/')}; raw ${[...new Set(rawFound)].join('/')}`,
+    },
+    {
+      section: S, figure: `${B}: heap after ${b.rounds} more listings`, value: MiB(memAfter.heapUsed), unit: 'MiB',
+      baseline: `after the 1st listing ${MiB(memWarm.heapUsed)} MiB`, ratio: gc ? heapRatio : null, target: '—', verdict: gc ? 'info' : 'skip',
+      note: gc
+        ? `V8 heapUsed after a forced GC, bench process (holds the ${nFmt} seeded handles too); after seeding ${MiB(memSeeded.heapUsed)} MiB, ` +
+          `so the first listing kept ${(MiB(memWarm.heapUsed) - MiB(memSeeded.heapUsed)).toFixed(1)} MiB; RSS ${MiB(memSeeded.rss)} → ${MiB(memAfter.rss)} MiB, peak ${MiB(Math.max(rssPeak, memAfter.rss))} MiB`
+        : 'skipped: no GC could be forced (heap readings without one swing by a listing or two)',
+    },
+  ];
+  ctx.rows.push(...rows);
+
+  // ---------------------------------------------------------------- release everything
+  const c0 = nowMs();
+  await withTimeout(b.seeder.close(), 120_000, `${B}: closing the seeding backend (releases ${N} locks)`);
+  ctx.log(`scale/${B}: list() p50 ${ms(o.p50)} vs raw ${ms(w.p50)} (${ratio.median.toFixed(2)}×); released ${N} locks by close() in ${((nowMs() - c0) / 1000).toFixed(1)} s`);
+  return {
+    seedMs, list: o, raw: w, ratio, perRoundList: ours, perRoundRaw: raws, found: { list: oursFound, listEntries: oursLen, raw: rawFound },
+    heapMiB: { afterSeeding: MiB(memSeeded.heapUsed), afterFirstListing: MiB(memWarm.heapUsed), afterRounds: MiB(memAfter.heapUsed) },
+    rssMiB: { afterSeeding: MiB(memSeeded.rss), afterRounds: MiB(memAfter.rss), peak: MiB(Math.max(rssPeak, memAfter.rss)) },
+  };
+}
+
+// ------------------------------------------------------------------ ZooKeeper
+
+function cb<T>(fn: (done: (err: unknown, v?: T) => void) => void): Promise<T> {
+  return new Promise<T>((resolve, reject) => fn((err, v) => (err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve(v as T))));
+}
+
+async function zookeeperSetup(ctx: BenchContext): Promise<Setup> {
+  const server = await startZooKeeper();
+  ctx.defer(() => server.stop()); // also on SIGINT; stop() is safe to call twice
+  if (ctx.pin && server.process.pid) pin(server.process.pid, ctx.pin.server);
+  const connect = `${server.host}:${server.port}`;
+  ctx.log(`scale: zookeeper on ${connect} (pid ${server.process.pid})`);
+  ctx.versions['node-zookeeper-client'] = packageVersion('node-zookeeper-client');
+  const root = '/lockdeck';
+  const config = { id: 'scale-zk', type: 'zookeeper' as const, connect, roots: [root] };
+  const lister = createZooKeeperBackend(config);
+  const seeder = createZooKeeperBackend({ ...config, id: 'scale-zk-seed' });
+  // The baseline's own session: node-zookeeper-client as an application would use it.
+  const bare = zookeeper.createClient(connect, { sessionTimeout: 30_000, spinDelay: 200, retries: 0 });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error('node-zookeeper-client did not connect within 10 s')), 10_000);
+      bare.once('connected', () => (clearTimeout(t), resolve()));
+      bare.connect();
+    });
+  } catch (err) {
+    bare.close();
+    await Promise.allSettled([lister.close(), seeder.close()]);
+    await server.stop();
+    throw err;
+  }
+  const parent = `${root}/jobs`;
+  return {
+    name: 'zookeeper',
+    lister,
+    seeder,
+    lockName: (i) => `jobs/${shard(i)}`,
+    rounds: 5,
+    rawLabel: 'raw getChildren+getData',
+    target: null,
+    async raw() {
+      const dirs = await cb<string[]>((d) => bare.getChildren(parent, d));
+      const found: string[] = [];
+      for (let i = 0; i < dirs.length; i += ZK_CHUNK) {
+        const chunk = dirs.slice(i, i + ZK_CHUNK);
+        const got = await Promise.all(
+          chunk.map(async (dir) => {
+            const path = `${parent}/${dir}`;
+            const children = await cb<string[]>((d) => bare.getChildren(path, d));
+            // The holder: the lowest sequence number (Curator's 10-digit suffix).
+            let first: string | undefined;
+            for (const c of children) if (first === undefined || c.slice(-10) < first.slice(-10)) first = c;
+            if (first === undefined) return null;
+            await cb<Buffer>((d) => bare.getData(`${path}/${first}`, d));
+            return path;
+          }),
+        );
+        for (const p of got) if (p) found.push(p);
+      }
+      return found;
+    },
+    async stop() {
+      bare.close();
+      await server.stop();
+    },
+  };
+}
+
+// ------------------------------------------------------------------ etcd
+
+async function etcdSetup(ctx: BenchContext): Promise<Setup> {
+  const server = await startEtcd();
+  ctx.defer(() => server.stop());
+  if (ctx.pin && server.process.pid) pin(server.process.pid, ctx.pin.server);
+  ctx.log(`scale: etcd on ${server.url} (pid ${server.process.pid})`);
+  ctx.versions.etcd3 = packageVersion('etcd3');
+  // Lock names lie under the configured prefix (etcd keys are the names themselves).
+  const prefix = '/lockdeck/';
+  const config = { id: 'scale-etcd', type: 'etcd' as const, endpoints: server.endpoints, prefixes: [prefix] };
+  const lister = createEtcdBackend(config);
+  const seeder = createEtcdBackend({ ...config, id: 'scale-etcd-seed' });
+  const client = new Etcd3({ hosts: server.endpoints });
+  return {
+    name: 'etcd',
+    lister,
+    seeder,
+    lockName: (i) => `${prefix}jobs/${shard(i)}`,
+    rounds: 9,
+    rawLabel: 'one Range over the prefix',
+    target: null,
+    async raw() {
+      // Keys are `<name>/<lease hex>` (Go's concurrency.Mutex layout): the name is the key less its last segment.
+      const r = await client.getAll().prefix(prefix).exec();
+      return r.kvs.map((kv) => {
+        const k = kv.key.toString('utf8');
+        return k.slice(0, k.lastIndexOf('/'));
+      });
+    },
+    async stop() {
+      client.close();
+      await server.stop();
+    },
+  };
+}
+
+// ------------------------------------------------------------------ DynamoDB (dynalite)
+
+async function dynamodbSetup(ctx: BenchContext): Promise<Setup> {
+  const server = await startDynalite();
+  ctx.defer(() => server.stop());
+  if (ctx.pin && server.process.pid) pin(server.process.pid, ctx.pin.server);
+  ctx.log(`scale: dynalite on ${server.url} (pid ${server.process.pid})`);
+  ctx.versions.dynalite = packageVersion('dynalite');
+  ctx.versions['@aws-sdk/client-dynamodb'] = packageVersion('@aws-sdk/client-dynamodb');
+  const endpoint = server.url;
+  const raw = makeDynamoDbClient({ endpoint, region: REGION });
+  try {
+    await createLockTable(raw, TABLE);
+  } catch (err) {
+    raw.destroy();
+    await server.stop();
+    throw err;
+  }
+  const config = { id: 'scale-ddb', type: 'dynamodb' as const, endpoint, region: REGION, tables: [TABLE] };
+  const lister = createDynamoDbBackend(config);
+  const seeder = createDynamoDbBackend({ ...config, id: 'scale-ddb-seed' });
+  return {
+    name: 'dynamodb',
+    lister,
+    seeder,
+    lockName: (i) => `jobs/${shard(i)}`,
+    rounds: 9,
+    rawLabel: 'paged consistent Scan',
+    target: null,
+    async raw() {
+      const keys: string[] = [];
+      let start: Record<string, unknown> | undefined;
+      for (let page = 0; page < 10_000; page++) {
+        const r = await raw.send(new ScanCommand({ TableName: TABLE, ConsistentRead: true, ...(start ? { ExclusiveStartKey: start as never } : {}) }));
+        for (const item of r.Items ?? []) keys.push(item.key?.S ?? '');
+        start = r.LastEvaluatedKey;
+        if (!start) break;
+      }
+      return keys;
+    },
+    async stop() {
+      raw.destroy();
+      await server.stop();
+    },
+  };
+}
