@@ -47,7 +47,7 @@ import { createZooKeeperBackend } from '../lib/backends/zookeeper/index';
 import type { LockBackend, LockHandle } from '../lib/locks/types';
 import { startDynalite } from '../scripts/dynalite-server';
 import { startEtcd } from '../scripts/etcd-server';
-import { startZooKeeper } from '../scripts/servers';
+import { startZooKeeper, type RunningServer } from '../scripts/servers';
 import { packageVersion, scaled, type BenchContext } from './lib/context';
 import { pin } from './lib/machine';
 import { atMost, ms, type Row, type Verdict } from './lib/report';
@@ -243,11 +243,8 @@ function cb<T>(fn: (done: (err: unknown, v?: T) => void) => void): Promise<T> {
 }
 
 async function zookeeperSetup(ctx: BenchContext): Promise<Setup> {
-  const server = await startZooKeeper();
-  ctx.defer(() => server.stop()); // also on SIGINT; stop() is safe to call twice
-  if (ctx.pin && server.process.pid) pin(server.process.pid, ctx.pin.server);
+  const server = await serverFor(ctx, 'zookeeper', startZooKeeper);
   const connect = `${server.host}:${server.port}`;
-  ctx.log(`scale: zookeeper on ${connect} (pid ${server.process.pid})`);
   ctx.versions['node-zookeeper-client'] = packageVersion('node-zookeeper-client');
   const root = '/lockdeck';
   const config = { id: 'scale-zk', type: 'zookeeper' as const, connect, roots: [root] };
@@ -304,13 +301,22 @@ async function zookeeperSetup(ctx: BenchContext): Promise<Setup> {
   };
 }
 
+/**
+ * Starts one backend's server, pinned like the other sections' servers and stopped at the end
+ * even on error (ctx.defer also runs on SIGINT; stop() is safe to call twice).
+ */
+async function serverFor<T extends RunningServer>(ctx: BenchContext, name: string, start: () => Promise<T>): Promise<T> {
+  const server = await start();
+  ctx.defer(() => server.stop());
+  if (ctx.pin && server.process.pid) pin(server.process.pid, ctx.pin.server);
+  ctx.log(`scale: ${name} on ${server.url} (pid ${server.process.pid})`);
+  return server;
+}
+
 // ------------------------------------------------------------------ etcd
 
 async function etcdSetup(ctx: BenchContext): Promise<Setup> {
-  const server = await startEtcd();
-  ctx.defer(() => server.stop());
-  if (ctx.pin && server.process.pid) pin(server.process.pid, ctx.pin.server);
-  ctx.log(`scale: etcd on ${server.url} (pid ${server.process.pid})`);
+  const server = await serverFor(ctx, 'etcd', startEtcd);
   ctx.versions.etcd3 = packageVersion('etcd3');
   // Lock names lie under the configured prefix (etcd keys are the names themselves).
   const prefix = '/lockdeck/';
@@ -344,10 +350,7 @@ async function etcdSetup(ctx: BenchContext): Promise<Setup> {
 // ------------------------------------------------------------------ DynamoDB (dynalite)
 
 async function dynamodbSetup(ctx: BenchContext): Promise<Setup> {
-  const server = await startDynalite();
-  ctx.defer(() => server.stop());
-  if (ctx.pin && server.process.pid) pin(server.process.pid, ctx.pin.server);
-  ctx.log(`scale: dynalite on ${server.url} (pid ${server.process.pid})`);
+  const server = await serverFor(ctx, 'dynalite', () => startDynalite());
   ctx.versions.dynalite = packageVersion('dynalite');
   ctx.versions['@aws-sdk/client-dynamodb'] = packageVersion('@aws-sdk/client-dynamodb');
   const endpoint = server.url;
