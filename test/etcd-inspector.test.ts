@@ -99,6 +99,38 @@ describe('etcd inspector', { timeout: 60_000 }, () => {
     await lock.release().catch(() => undefined); // its lease is gone already
   });
 
+  it('lists and watches 300 locks that each have a lease of their own, every TTL read from its lease', async () => {
+    // The microsoft/etcd3 Lock layout (an empty value on a lease of its own), as 300 processes
+    // would leave it; the holder leases are looked up together (prefetchLeases), not one by one.
+    const dir = `${root}/own-leases`;
+    const leases = [];
+    for (let i = 0; i < 300; i += 50) {
+      leases.push(...(await Promise.all(Array.from({ length: 50 }, async (_, j) => {
+        const lease = raw.lease(30 + ((i + j) % 5), { autoKeepAlive: false });
+        await lease.put(`${dir}/job-${String(i + j).padStart(3, '0')}`).value('');
+        return lease;
+      }))));
+    }
+    try {
+      const inspector = make({}, [`${dir}/`]);
+      const seen: LockChange[] = [];
+      const stop = inspector.watch((c) => seen.push(c));
+      const listed = await inspector.list({ limit: 1000 });
+      expect(listed).toHaveLength(300);
+      expect(listed.every((l) => l.format === 'etcd3-npm-lock' && l.health === 'ok' && l.expiresAt !== null)).toBe(true);
+      // Each TTL comes from that lock's own lease (granted 30–34 s).
+      expect(new Set(listed.map((l) => l.meta?.grantedTtlS))).toEqual(new Set([30, 31, 32, 33, 34]));
+      // The watch's first snapshot is silent; a lease revoked afterwards is reported.
+      await new Promise((r) => setTimeout(r, 500));
+      expect(seen).toEqual([]);
+      await leases[7]!.revoke();
+      await eventually(async () => seen.some((c) => c.type === 'released' && c.key === `${dir}/job-007`), 5000, 'the release of job-007');
+      stop();
+    } finally {
+      await Promise.allSettled(leases.map((l) => l.revoke()));
+    }
+  });
+
   it('recognises a ShedLock etcd lock (key shedlock:<env>:<name>, value ADDED:<instant>@<host>, on a lease)', async () => {
     // providers/etcd/shedlock-provider-etcd-jetcd/.../EtcdLockProvider.java: buildKey, buildValue,
     // tryToLock (a lease of lockAtMostFor seconds, Txn if version(key) == 0 then put).

@@ -113,6 +113,8 @@ const CAPABILITIES: Capabilities = Object.freeze({
 });
 
 const DEFAULT_LIST_LIMIT = 1000;
+/** Holder-lease lookups (LeaseTimeToLive) in flight at once when describing many locks. */
+const LEASE_BATCH = 256;
 const HOLDER_WATCH_DELAY_MS = 50;
 const FORCE_NOTE =
   'Deleted the holder key only (compare on its create revision). A Go/etcdctl holder is not told unless it checks IsOwner() or watches its key; lockdeck holders watch theirs and stop at once.';
@@ -648,7 +650,9 @@ export class EtcdLockBackend implements LockBackend {
         if (truncated) out.push(this.warning(prefix, `${kvs.length + truncated} keys under this prefix: only the first ${kvs.length} were read (maxKeys)`));
         const groups = groupLocks(kvs).filter((g) => !q || g.key.toLowerCase().includes(q));
         groups.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-        for (const g of groups.slice(0, limit - out.length)) out.push((await this.describe(g, now, leases)).info);
+        const chosen = groups.slice(0, limit - out.length);
+        await this.prefetchLeases(chosen, leases);
+        for (const g of chosen) out.push((await this.describe(g, now, leases)).info);
         if (out.length >= limit) break;
       }
     } catch (err) {
@@ -709,6 +713,22 @@ export class EtcdLockBackend implements LockBackend {
       cache.set(lease, p);
     }
     return p;
+  }
+
+  /**
+   * Looks up the holder leases of `groups` together, LEASE_BATCH at a time, so that describe()
+   * finds them in `cache`. One lookup per distinct lease either way, but not one round trip after
+   * another: python-etcd3, the etcd3 npm Lock and etcdctl give every lock a lease of its own, and
+   * describing 10,000 of those one by one took a round trip each.
+   */
+  async prefetchLeases(groups: Iterable<Group>, cache: Map<string, Promise<LeaseFacts | null>>): Promise<void> {
+    const leases = new Set<string>();
+    for (const g of groups) {
+      const lease = (g.contenders[0] ?? g.single)?.lease;
+      if (lease && lease !== '0' && !cache.has(lease)) leases.add(lease);
+    }
+    const all = [...leases];
+    for (let i = 0; i < all.length; i += LEASE_BATCH) await Promise.all(all.slice(i, i + LEASE_BATCH).map((l) => this.leaseFacts(l, cache)));
   }
 
   /** A group's LockInfo, with the holder lease's remaining TTL. */
@@ -1271,6 +1291,8 @@ class PrefixWatcher {
     }
     const groups = new Map(groupLocks(relevant).map((g) => [g.key, g] as const));
     const cache = new Map<string, Promise<LeaseFacts | null>>();
+    await this.backend.prefetchLeases(groups.values(), cache);
+    if (gen !== this.generation) return;
     for (const key of touched) {
       if (!key.startsWith(prefix) && !this.snapshot.has(key)) continue;
       const prev = this.snapshot.get(key);
