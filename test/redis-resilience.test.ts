@@ -3,7 +3,7 @@ import Redis from 'ioredis';
 import { describe, expect, it } from 'vitest';
 
 import { createRedisBackend } from '../lib/backends/redis';
-import { BackendUnavailableError, type LockChange } from '../lib/locks';
+import { BackendUnavailableError, InvalidArgumentError, type LockChange } from '../lib/locks';
 import { startRedis } from '../scripts/servers';
 import { eventually } from './contract';
 
@@ -73,6 +73,8 @@ describe('regression (torture: redis-ephemeral server-kill): fences keep increas
         raw.disconnect();
       }
       for (let i = 1; i < fences.length; i++) expect(fences[i]! > fences[i - 1]!, `fence ${i}: ${fences.join(', ')}`).toBe(true);
+      // handoffTtlMs 0 is the scripts' Redlock mode (plain counter): refused for a single server.
+      expect(() => createRedisBackend({ id: 'fences', type: 'redis', url: server.url }, { handoffTtlMs: 0 })).toThrow(InvalidArgumentError);
     } finally {
       await backend.close();
       await server.stop();

@@ -139,8 +139,14 @@ describe('ZooKeeper backend', { timeout: 60_000 }, () => {
         const warnings = listed.filter((l) => l.format === 'unknown');
         expect(warnings).toHaveLength(1);
         expect(String(warnings[0]!.meta?.warning)).toMatch(/visited its bound of 100 nodes/);
-        // root, a and b, then 97 lock parents of a: the 98th directory is where it stopped.
+        // root, a and b, then 97 lock parents of a: the 98th directory is where it stopped, and
+        // the warning comes last, naming it.
         expect(listed.filter((l) => l.format !== 'unknown')).toHaveLength(97);
+        expect(listed.at(-1)).toMatchObject({ key: `${sub}/a/${underA[97]}`, format: 'unknown' });
+        // A limit reached before the bound: that many locks, and no warning.
+        const cut = await bounded.list({ limit: 50 });
+        expect(cut).toHaveLength(50);
+        expect(cut.every((l) => l.format !== 'unknown')).toBe(true);
       } finally {
         await bounded.close();
       }

@@ -15,7 +15,6 @@ export function lockHref(backend: string, key: string): string {
   return `/lock?${new URLSearchParams({ backend, key }).toString()}`;
 }
 
-/** ms left on the lease by the server clock, or null for a lock without expiry. */
 /**
  * A fence as the table shows it: whole when short, else its last digits after an ellipsis. Fences
  * can be long (Redis: the server clock in µs, 16 digits; etcd revisions, ZooKeeper zxids) and
@@ -26,6 +25,7 @@ export function shortFence(fence: string, max = 10): string {
   return fence.length <= max ? fence : `…${fence.slice(-(max - 2))}`;
 }
 
+/** ms left on the lease by the server clock, or null for a lock without expiry. */
 export function ttlLeft(lock: Pick<LockInfo, 'expiresAt'>, now: number): number | null {
   return lock.expiresAt === null ? null : lock.expiresAt - now;
 }

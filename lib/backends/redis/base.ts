@@ -138,6 +138,11 @@ export abstract class RedisBackendBase implements LockBackend, RunStoreProvider 
     this.owner = makeOwner(this.instance);
     this.channel = `${this.prefix}:proc:${this.instance}`;
     this.match = (config.match ?? [...DEFAULT_MATCH]).map(validateMatchGlob);
+    // 0 is how the scripts know a Redlock master (no server-side handoff, plain fence counter:
+    // scripts.ts nextFence), so a single server must have a positive first lease.
+    if (!Number.isInteger(opts.handoffTtlMs) || opts.handoffTtlMs < 1) {
+      throw new InvalidArgumentError(`redis "${config.id}": handoffTtlMs must be a positive integer (ms), got ${String(opts.handoffTtlMs)}`);
+    }
     if (config.waitReplicas !== undefined) {
       const timeoutMs = config.waitTimeoutMs ?? 1000;
       if (config.urls) {

@@ -552,11 +552,10 @@ class ZooKeeperLockBackend implements LockBackend, RunStoreProvider, ReadWriteLo
       // timeout at the ~30,000 reads/s one session gets here.
       walk: while (queue.length && out.length < limit) {
         const wave = queue.splice(0, LIST_WAVE);
-        const bounded = visited + wave.length > this.maxNodes;
-        if (bounded) {
-          out.push(this.warning(wave[this.maxNodes - visited]!.path, `not read: list() visited its bound of ${this.maxNodes} nodes`));
-          wave.length = this.maxNodes - visited;
-        }
+        // The first directory past the bound: where the warning row goes, after the wave's locks
+        // (and only if the limit did not end the walk first), as in a one-by-one walk.
+        const stopAt = visited + wave.length > this.maxNodes ? wave[this.maxNodes - visited]!.path : null;
+        if (stopAt !== null) wave.length = this.maxNodes - visited;
         visited += wave.length;
         const read = await Promise.all(wave.map((d) => this.scanDir(d.path, undefined, d.numChildren)));
         for (const r of read) {
@@ -569,7 +568,10 @@ class ZooKeeperLockBackend implements LockBackend, RunStoreProvider, ReadWriteLo
           }
           if (out.length >= limit) break walk;
         }
-        if (bounded) break;
+        if (stopAt !== null) {
+          out.push(this.warning(stopAt, `not read: list() visited its bound of ${this.maxNodes} nodes`));
+          break;
+        }
       }
     } catch (err) {
       throw unavailable(err, 'cannot list locks');
