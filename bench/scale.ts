@@ -15,6 +15,8 @@
  *                 getChildren and a getData of its lowest-sequence child (the holder), pipelined
  *                 in chunks of 256 (as list() reads its directories in waves of 256);
  *      etcd       etcd3 `getAll().prefix(p)`: one Range over the prefix, keys and values;
+ *      etcd, a lease per lock  (a fifth as many locks, written as the etcd3 npm Lock does: an
+ *                 empty value on a lease of its own) one Range + a LeaseTimeToLive per lease;
  *      DynamoDB   @aws-sdk/client-dynamodb: a paged consistent Scan of the whole table, until
  *                 LastEvaluatedKey is undefined (list() scans consistently too);
  *    both sides in R interleaved rounds (order alternating per round, one untimed warm-up round
@@ -56,8 +58,8 @@ import { nowMs, pairedRatio, summarize, withTimeout } from './lib/stats';
 const S = 'scale';
 const TTL_MS = 600_000;
 const SEED_PARALLEL = 64;
-/** Requests the ZooKeeper baseline keeps in flight (list() reads directories in waves of 256). */
-const ZK_CHUNK = 256;
+/** Requests a raw baseline keeps in flight (ZooKeeper's list() reads directories in waves of 256, etcd's describes 256 leases at a time). */
+const IN_FLIGHT = 256;
 const REGION = 'us-east-1';
 const TABLE = 'scale-locks';
 
@@ -65,7 +67,12 @@ const TABLE = 'scale-locks';
 interface Setup {
   name: string;
   lister: LockBackend;
-  seeder: LockBackend;
+  /** Takes the N locks with tryAcquire and holds them (released by its close()); or `seed`. */
+  seeder?: LockBackend;
+  /** Writes the N locks itself, in a foreign client's layout, instead of a seeder. */
+  seed?(n: number): Promise<void>;
+  /** How many locks this backend is listed with (default: the section's N). */
+  locks?(n: number): number;
   /** Lock name of seed `i`. */
   lockName(i: number): string;
   /** The raw read of everything; returns the seeded keys it found. */
@@ -109,12 +116,12 @@ export async function scaleSection(ctx: BenchContext): Promise<void> {
   const gc = gcFn();
   const details: Record<string, unknown> = { locks: N, gcForced: gc !== null };
   ctx.details.scale = details;
-  for (const start of [zookeeperSetup, etcdSetup, dynamodbSetup]) {
+  for (const start of [zookeeperSetup, etcdSetup, etcdOwnLeasesSetup, dynamodbSetup]) {
     const setup = await start(ctx);
     try {
-      details[setup.name] = await runOne(ctx, setup, N, gc);
+      details[setup.name] = await runOne(ctx, setup, setup.locks?.(N) ?? N, gc);
     } finally {
-      await Promise.allSettled([setup.lister.close(), setup.seeder.close()]);
+      await Promise.allSettled([setup.lister.close(), setup.seeder?.close()]);
       await setup.stop();
     }
   }
@@ -126,12 +133,14 @@ async function runOne(ctx: BenchContext, b: Setup, N: number, gc: (() => void) |
   const t0 = nowMs();
   const handles: LockHandle[] = [];
   let next = 0;
-  await withTimeout(
+  const seeder = b.seeder;
+  if (b.seed) await withTimeout(b.seed(N), 180_000, `${B}: seeding ${N} locks`);
+  else if (seeder) await withTimeout(
     Promise.all(
       Array.from({ length: SEED_PARALLEL }, async () => {
         while (next < N) {
           const name = b.lockName(next++);
-          const h = await b.seeder.tryAcquire(name, { ttlMs: TTL_MS, autoRenew: false });
+          const h = await seeder.tryAcquire(name, { ttlMs: TTL_MS, autoRenew: false });
           if (!h) throw new Error(`${B}: ${name} unexpectedly held while seeding`);
           handles.push(h);
         }
@@ -227,7 +236,7 @@ async function runOne(ctx: BenchContext, b: Setup, N: number, gc: (() => void) |
 
   // ---------------------------------------------------------------- release everything
   const c0 = nowMs();
-  await withTimeout(b.seeder.close(), 120_000, `${B}: closing the seeding backend (releases ${N} locks)`);
+  if (seeder) await withTimeout(seeder.close(), 120_000, `${B}: closing the seeding backend (releases ${N} locks)`);
   ctx.log(`scale/${B}: list() p50 ${ms(o.p50)} vs raw ${ms(w.p50)} (${ratio.median.toFixed(2)}×); released ${N} locks by close() in ${((nowMs() - c0) / 1000).toFixed(1)} s`);
   return {
     seedMs, list: o, raw: w, ratio, perRoundList: ours, perRoundRaw: raws, found: { list: oursFound, listEntries: oursLen, raw: rawFound },
@@ -276,8 +285,8 @@ async function zookeeperSetup(ctx: BenchContext): Promise<Setup> {
     async raw() {
       const dirs = await cb<string[]>((d) => bare.getChildren(parent, d));
       const found: string[] = [];
-      for (let i = 0; i < dirs.length; i += ZK_CHUNK) {
-        const chunk = dirs.slice(i, i + ZK_CHUNK);
+      for (let i = 0; i < dirs.length; i += IN_FLIGHT) {
+        const chunk = dirs.slice(i, i + IN_FLIGHT);
         const got = await Promise.all(
           chunk.map(async (dir) => {
             const path = `${parent}/${dir}`;
@@ -339,6 +348,48 @@ async function etcdSetup(ctx: BenchContext): Promise<Setup> {
         const k = kv.key.toString('utf8');
         return k.slice(0, k.lastIndexOf('/'));
       });
+    },
+    async stop() {
+      client.close();
+      await server.stop();
+    },
+  };
+}
+
+/**
+ * etcd locks that each have a lease of their own, as the microsoft/etcd3 npm `Lock` leaves them
+ * (an empty value on a fresh lease; python-etcd3 and `etcdctl lock` from many processes also give
+ * every lock its own lease): the inspector must look up every holder lease for its TTL. A fifth of
+ * N (granting leases is the slow part of seeding). Baseline: one Range, then a LeaseTimeToLive per
+ * lease, 256 in flight — what any reader that shows TTLs must do.
+ */
+async function etcdOwnLeasesSetup(ctx: BenchContext): Promise<Setup> {
+  const server = await serverFor(ctx, 'etcd (a lease per lock)', startEtcd);
+  const prefix = '/foreign/';
+  const lister = createEtcdBackend({ id: 'scale-etcd-leases', type: 'etcd', endpoints: server.endpoints, prefixes: [prefix] });
+  const client = new Etcd3({ hosts: server.endpoints });
+  return {
+    name: 'etcd, a lease per lock',
+    lister,
+    locks: (n) => Math.max(100, Math.round(n / 5)),
+    lockName: (i) => `${prefix}jobs/${shard(i)}`,
+    async seed(n) {
+      for (let i = 0; i < n; i += SEED_PARALLEL) {
+        await Promise.all(
+          Array.from({ length: Math.min(SEED_PARALLEL, n - i) }, (_, j) => client.lease(TTL_MS / 1000, { autoKeepAlive: false }).put(`${prefix}jobs/${shard(i + j)}`).value('')),
+        );
+      }
+    },
+    rounds: 9,
+    rawLabel: 'one Range + a LeaseTimeToLive per lease',
+    target: null,
+    async raw() {
+      const r = await client.getAll().prefix(prefix).exec();
+      const leases = [...new Set(r.kvs.map((kv) => kv.lease))];
+      for (let i = 0; i < leases.length; i += IN_FLIGHT) {
+        await Promise.all(leases.slice(i, i + IN_FLIGHT).map((ID) => client.leaseClient.leaseTimeToLive({ ID, keys: false })));
+      }
+      return r.kvs.map((kv) => kv.key.toString('utf8'));
     },
     async stop() {
       client.close();
