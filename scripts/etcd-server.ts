@@ -135,15 +135,20 @@ async function memberStatus(m: RunningServer): Promise<{ id: string; leader: str
   }
 }
 
-async function startMembers(size: number): Promise<EtcdCluster> {
+async function startMembers(size: number, attempt = 1): Promise<EtcdCluster> {
   const ms: Member[] = [];
   for (let i = 1; i <= size; i++) ms.push({ name: `m${i}`, clientPort: await freePort(), peerPort: await freePort() });
-  const token = `lockdeck-${process.pid}-${Date.now()}`;
+  const token = `lockdeck-${process.pid}-${Date.now()}-${attempt}`;
   const members = ms.map((m) => spawnMember(m, ms, token));
   try {
     await Promise.all(members.map((m) => waitHealthy(m, 30_000)));
   } catch (err) {
+    const exitedEarly = members.some((m) => m.process.exitCode !== null);
     await Promise.all(members.map((m) => m.stop()));
+    // freePort() hands out a port that was free a moment ago; on a busy box (a torture run's
+    // workers open connections from the same ephemeral range) another socket can take it before
+    // etcd binds, and the member exits at once. Fresh ports, twice more, before giving up.
+    if (attempt < 3 && exitedEarly) return startMembers(size, attempt + 1);
     throw err;
   }
   const first = members[0]!;

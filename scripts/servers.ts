@@ -164,7 +164,7 @@ export interface RedisServerOptions {
 }
 
 /** Starts a throwaway redis-server: loopback only, no RDB/AOF, its own temp dir. */
-export async function startRedis(opts: RedisServerOptions = {}): Promise<RunningServer> {
+export async function startRedis(opts: RedisServerOptions = {}, attempt = 1): Promise<RunningServer> {
   const bin = ensureBinary('redis-server', 'redis-server');
   const port = opts.port ?? (await freePort());
   const dir = mkdtempSync(join(tmpdir(), 'lockdeck-redis-'));
@@ -179,7 +179,11 @@ export async function startRedis(opts: RedisServerOptions = {}): Promise<Running
   try {
     await waitForPort('127.0.0.1', port, 10_000, proc);
   } catch (err) {
+    const exitedEarly = proc.exitCode !== null;
     await stop();
+    // A port from freePort() can be taken by another socket before redis binds it (a busy box:
+    // torture workers open connections from the same ephemeral range): fresh port, twice more.
+    if (exitedEarly && opts.port === undefined && attempt < 3) return startRedis(opts, attempt + 1);
     throw err;
   }
   return { name: 'redis', host: '127.0.0.1', port, url: `redis://127.0.0.1:${port}`, dir, process: proc, stop };

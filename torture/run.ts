@@ -520,15 +520,28 @@ async function main(): Promise<void> {
   const parent = process.ppid;
   const watch = process.env[NETNS_ENV] ? setInterval(() => process.ppid !== parent && interrupt.abort(), 1000) : undefined;
   watch?.unref();
+  // summary.json after every cell: a run that dies part-way keeps what it measured (--recheck).
+  const save = () => writeFileSync(join(out, 'summary.json'), JSON.stringify({ at: new Date().toISOString(), options: base, results, notRun }, null, 2));
+  mkdirSync(out, { recursive: true });
   for (let run = 1; run <= repeat; run++) for (const backend of backends) {
     for (const faults of sets) {
       if (interrupt.signal.aborted) break;
       const dir = join(out, `${backend}--${faults.join('+') || 'none'}${repeat > 1 ? `--r${run}` : ''}`);
       process.stderr.write(`${backend} × ${faults.join('+') || 'none'}${repeat > 1 ? ` (run ${run}/${repeat})` : ''}: ${base.seconds} s, ${base.workers} workers, ${base.locks} locks, ttl ${ttlMs} ms\n`);
+      const cell: { failed: string | null } = { failed: null };
       const r = await runCell({ ...base, backend, faults, dir, netns: net === 'netns', signal: interrupt.signal }).catch((err: unknown) => {
         if (interrupt.signal.aborted) return null;
-        throw err;
+        // A cell that could not run (a server that did not start) is reported, and the run goes
+        // on: one such cell must not lose the hours of cells around it.
+        cell.failed = err instanceof Error ? err.message : String(err);
+        return null;
       });
+      if (cell.failed !== null) {
+        process.stderr.write(`  FAILED TO RUN: ${cell.failed}\n`);
+        notRun.push({ backend, faults: `${faults.join('+')}${repeat > 1 ? ` (run ${run})` : ''}`, why: `failed to run: ${cell.failed}` });
+        save();
+        continue;
+      }
       if (!r) break;
       if (r.notRun) {
         process.stderr.write(`  not run: ${r.skipped.join('; ')}\n`);
@@ -537,11 +550,12 @@ async function main(): Promise<void> {
       }
       if (repeat > 1) r.run = run;
       results.push(r);
+      save();
       for (const s of r.skipped) process.stderr.write(`  skipped ${s}\n`);
       for (const f of r.report.failures) process.stderr.write(`  FAILURE ${f}\n`);
     }
   }
-  writeFileSync(join(out, 'summary.json'), JSON.stringify({ at: new Date().toISOString(), options: base, results, notRun }, null, 2));
+  save();
   process.stdout.write(table(results) + '\n');
   if (repeat > 1) process.stdout.write(`\nover ${repeat} runs per cell:\n${repeatTable(results)}\n`);
   for (const n of notRun) process.stdout.write(`NOT RUN ${n.backend} × ${n.faults}: ${n.why}\n`);
