@@ -23,7 +23,7 @@
  * on the server CPU, this process and Chromium on the clients CPU.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -35,7 +35,7 @@ import type { LockBackend, LockHandle } from '../lib/locks/types';
 import { startRedis } from '../scripts/servers';
 import { openEvents, startConsole, type ConsoleServer } from '../test/console/harness';
 import { packageVersion, scaled, type BenchContext } from './lib/context';
-import { pin } from './lib/machine';
+import { pin, tree, treeRssMiB } from './lib/machine';
 import { atMost, ms, type Row } from './lib/report';
 import { median, nowMs, pairedRatio, percentile, sleep, summarize, uniform, withTimeout, type Summary } from './lib/stats';
 
@@ -55,41 +55,6 @@ const SSE_WAIT_MS = 2_000;
 
 /** Epoch ms on this process's monotonic clock (comparable with the page's, see the module comment). */
 const epochNow = () => performance.timeOrigin + performance.now();
-
-// ------------------------------------------------------------------ process tree RSS
-
-function childrenOf(pid: number): number[] {
-  const out: number[] = [];
-  try {
-    for (const tid of readdirSync(`/proc/${pid}/task`)) {
-      const c = readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim();
-      if (c) out.push(...c.split(/\s+/).map(Number));
-    }
-  } catch {
-    // gone
-  }
-  return out;
-}
-
-function tree(pid: number): number[] {
-  const all = [pid];
-  for (let i = 0; i < all.length && all.length < 200; i++) all.push(...childrenOf(all[i]!));
-  return all;
-}
-
-/** RSS of a process and its descendants, MiB. */
-function treeRssMiB(pid: number): number {
-  let kb = 0;
-  for (const p of tree(pid)) {
-    try {
-      const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${p}/status`, 'utf8'));
-      if (m) kb += Number(m[1]);
-    } catch {
-      // exited
-    }
-  }
-  return Math.round((kb / 1024) * 10) / 10;
-}
 
 // ------------------------------------------------------------------ seeding
 

@@ -22,6 +22,9 @@
  *    both sides in R interleaved rounds (order alternating per round, one untimed warm-up round
  *    first); the ratio is the median of per-round ratios, with their spread;
  *  - the count found, every round, on both sides: anything but N distinct seeded keys is a FAIL row;
+ *  - the console (viaConsole): the same locks through `/api/locks` of a `next start` configured
+ *    with that backend alone, against list() in this process (≤ 2×, complete, no errors), and the
+ *    console's RSS over the calls (bounded), as console-scale.ts measures Redis and SQLite;
  *  - heap: this process's V8 heap after a forced GC, after the warm-up listing (which builds any
  *    per-lock state a backend keeps, e.g. DynamoDB's sightings) and again after the R timed
  *    listings. "Bounded" = repeated listings leave nothing behind (ratio ≈ 1). The seeded handles
@@ -36,6 +39,8 @@
  * over `maxChildren` from being read at all; reading children with getChildren2 instead would
  * save the request for Curator layouts, cost one for plain ephemeral locks and drop the guard.
  */
+import { randomBytes } from 'node:crypto';
+import { cpus } from 'node:os';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
@@ -46,18 +51,22 @@ import zookeeper from 'node-zookeeper-client';
 import { createDynamoDbBackend, createLockTable, makeDynamoDbClient } from '../lib/backends/dynamodb/index';
 import { createEtcdBackend } from '../lib/backends/etcd/index';
 import { createZooKeeperBackend } from '../lib/backends/zookeeper/index';
+import type { BackendConfig } from '../lib/backends/config';
 import type { LockBackend, LockHandle } from '../lib/locks/types';
 import { startDynalite } from '../scripts/dynalite-server';
 import { startEtcd } from '../scripts/etcd-server';
 import { startZooKeeper, type RunningServer } from '../scripts/servers';
+import { startConsole } from '../test/console/harness';
 import { packageVersion, scaled, type BenchContext } from './lib/context';
-import { pin } from './lib/machine';
+import { pin, tree, treeRssMiB } from './lib/machine';
 import { atMost, ms, type Row, type Verdict } from './lib/report';
 import { nowMs, pairedRatio, summarize, withTimeout } from './lib/stats';
 
 const S = 'scale';
 const TTL_MS = 600_000;
 const SEED_PARALLEL = 64;
+/** BENCH_SCALE_CONSOLE=0 skips the console part (viaConsole). */
+const CONSOLE = process.env.BENCH_SCALE_CONSOLE !== '0';
 /** Requests a raw baseline keeps in flight (ZooKeeper's list() reads directories in waves of 256, etcd's describes 256 leases at a time). */
 const IN_FLIGHT = 256;
 const REGION = 'us-east-1';
@@ -80,6 +89,8 @@ interface Setup {
   rawLabel: string;
   rounds: number;
   target: { text: string; limit: number } | null;
+  /** The lister's config, for the console part (the console connects its own backend from it). */
+  config: BackendConfig;
   /** Closes the raw client and stops the server (after both backends are closed). */
   stop(): Promise<void>;
 }
@@ -233,6 +244,7 @@ async function runOne(ctx: BenchContext, b: Setup, N: number, gc: (() => void) |
     },
   ];
   ctx.rows.push(...rows);
+  const consoleFigures = CONSOLE ? await viaConsole(ctx, b, N) : null;
 
   // ---------------------------------------------------------------- release everything
   const c0 = nowMs();
@@ -242,7 +254,116 @@ async function runOne(ctx: BenchContext, b: Setup, N: number, gc: (() => void) |
     seedMs, list: o, raw: w, ratio, perRoundList: ours, perRoundRaw: raws, found: { list: oursFound, listEntries: oursLen, raw: rawFound },
     heapMiB: { afterSeeding: MiB(memSeeded.heapUsed), afterFirstListing: MiB(memWarm.heapUsed), afterRounds: MiB(memAfter.heapUsed) },
     rssMiB: { afterSeeding: MiB(memSeeded.rss), afterRounds: MiB(memAfter.rss), peak: MiB(Math.max(rssPeak, memAfter.rss)) },
+    console: consoleFigures,
   };
+}
+
+/**
+ * The same N held locks through the console: a `next start` (test/console/harness.ts) configured
+ * with this backend alone, `/api/locks?backend=<id>&limit=N` (whole body read) against the same
+ * backend's list() in this process, interleaved, as bench/console-scale.ts does for Redis and
+ * SQLite (target ≤ 2×, no errors, every seeded lock in the answer); and the console's RSS (its
+ * whole process tree) per round: the 2nd half's peak against the 1st half's (≤ 1.25×, bounded).
+ * The console runs as shipped: its event hub watches the backend and re-lists it every 5 s while
+ * the timed calls run. BENCH_SCALE_CONSOLE=0 skips this part.
+ */
+async function viaConsole(ctx: BenchContext, b: Setup, N: number): Promise<Record<string, unknown>> {
+  const B = b.name;
+  const OP = `op-${randomBytes(12).toString('hex')}`;
+  const id = b.config.id;
+  const t0 = nowMs();
+  const server = await startConsole({
+    config: { backends: [b.config] },
+    env: {
+      LOCKDECK_OPERATOR_TOKEN: OP,
+      LOCKDECK_VIEWER_TOKEN: `vw-${randomBytes(12).toString('hex')}`,
+      LOCKDECK_SESSION_SECRET: randomBytes(32).toString('hex'),
+      // As in console-scale.ts: the default bound on one backend call (3 s) is below what listing
+      // 10,000 ZooKeeper locks takes on a loaded 2-core box; raised so the time is measured.
+      LOCKDECK_BACKEND_TIMEOUT_MS: '30000',
+    },
+    readyTimeoutMs: 90_000,
+  });
+  const upMs = nowMs() - t0;
+  try {
+    const pid = server.process.pid!;
+    if (ctx.pin) for (const p of tree(pid)) pin(p, `0-${cpus().length - 1}`);
+    ctx.versions.next = packageVersion('next');
+    const path = `/api/locks?backend=${encodeURIComponent(id)}&limit=${N}`;
+    const errors: string[] = [];
+    const found: number[] = [];
+    const api = async () => {
+      const a = nowMs();
+      const r = await server.fetch(path, { token: OP });
+      const body = await r.text();
+      const t = nowMs() - a;
+      if (!r.ok) {
+        errors.push(`HTTP ${r.status} after ${ms(t)}: ${body.slice(0, 200)}`);
+        ctx.log(`scale/${B}: console: ${errors.at(-1)}`);
+        return NaN;
+      }
+      const j = JSON.parse(body) as { locks?: { key: string }[] };
+      found.push(seededFound((j.locks ?? []).map((l) => l.key)));
+      return t;
+    };
+    const lib = async () => {
+      const a = nowMs();
+      await b.lister.list({ limit: N + 1 });
+      return nowMs() - a;
+    };
+    const rssIdle = treeRssMiB(pid);
+    await api(); // warm-up: the first call connects the console's backend and starts its hub
+    await lib();
+    const rssFirst = treeRssMiB(pid);
+    const ROUNDS = ctx.scale < 1 ? 2 : 4;
+    const PER = ctx.scale < 1 ? 2 : 3;
+    const apiT: number[] = [];
+    const libT: number[] = [];
+    const rss: number[] = [];
+    for (let r = 0; r < ROUNDS; r++) {
+      const a: number[] = [];
+      const l: number[] = [];
+      for (let i = 0; i < PER; i++) {
+        if ((r + i) % 2 === 0) {
+          a.push(await api());
+          l.push(await lib());
+        } else {
+          l.push(await lib());
+          a.push(await api());
+        }
+      }
+      apiT.push(...a);
+      libT.push(...l);
+      rss.push(treeRssMiB(pid));
+      ctx.log(`scale/${B}: console round ${r + 1}/${ROUNDS}: /api/locks ${a.map(ms).join(', ')}; list() ${l.map(ms).join(', ')}; RSS ${rss.at(-1)} MiB`);
+    }
+    const ok = apiT.filter((x) => !Number.isNaN(x));
+    const A = summarize(ok.length ? ok : [NaN]);
+    const L = summarize(libT);
+    const pr = pairedRatio(apiT.map((x) => (Number.isNaN(x) ? Infinity : x)), libT);
+    const complete = found.length > 0 && found.every((x) => x === N);
+    const half = Math.ceil(rss.length / 2);
+    const rssWarm = Math.max(rssFirst, ...rss.slice(0, half));
+    const rssLast = Math.max(...rss.slice(half));
+    const nFmt = N.toLocaleString('en-US');
+    ctx.rows.push(
+      {
+        section: S, figure: `${B}: /api/locks p50 (${nFmt} locks)`, value: A.p50, unit: 'ms', baseline: `list() in-process p50 ${ms(L.p50)}`,
+        ratio: pr.median, ratioSpread: [pr.min, pr.max], target: '≤ 2×, no errors, complete',
+        verdict: errors.length === 0 && complete ? atMost(pr.median, 2) : 'FAIL',
+        note: `next start with this backend alone, ${ROUNDS}×${PER} calls interleaved with list() after 1 warm-up; p99 ${ms(A.p99)}; ` +
+          `seeded locks in every answer: ${[...new Set(found)].join('/')} of ${nFmt}; failed calls ${errors.length}${errors.length ? ` (${errors[0]})` : ''}; console up after ${ms(upMs)}`,
+      },
+      {
+        section: S, figure: `${B}: console RSS peak, 2nd half of ${apiT.length} listings`, value: rssLast, unit: 'MiB', baseline: `1st half peak ${rssWarm} MiB`,
+        ratio: rssLast / rssWarm, target: '≤ 1.25× (bounded)', verdict: atMost(rssLast / rssWarm, 1.25),
+        note: `console process tree; idle ${rssIdle} MiB, after the first listing ${rssFirst} MiB; per round ${rss.join(', ')} MiB`,
+      },
+    );
+    return { api: A, list: L, ratio: pr, errors, found, rss: { idle: rssIdle, afterFirst: rssFirst, rounds: rss } };
+  } finally {
+    await server.stop();
+  }
 }
 
 // ------------------------------------------------------------------ ZooKeeper
@@ -278,6 +399,7 @@ async function zookeeperSetup(ctx: BenchContext): Promise<Setup> {
     name: 'zookeeper',
     lister,
     seeder,
+    config,
     lockName: (i) => `jobs/${shard(i)}`,
     rounds: 5,
     rawLabel: 'raw getChildren+getData',
@@ -337,6 +459,7 @@ async function etcdSetup(ctx: BenchContext): Promise<Setup> {
     name: 'etcd',
     lister,
     seeder,
+    config,
     lockName: (i) => `${prefix}jobs/${shard(i)}`,
     rounds: 9,
     rawLabel: 'one Range over the prefix',
@@ -366,11 +489,13 @@ async function etcdSetup(ctx: BenchContext): Promise<Setup> {
 async function etcdOwnLeasesSetup(ctx: BenchContext): Promise<Setup> {
   const server = await serverFor(ctx, 'etcd (a lease per lock)', startEtcd);
   const prefix = '/foreign/';
-  const lister = createEtcdBackend({ id: 'scale-etcd-leases', type: 'etcd', endpoints: server.endpoints, prefixes: [prefix] });
+  const config = { id: 'scale-etcd-leases', type: 'etcd' as const, endpoints: server.endpoints, prefixes: [prefix] };
+  const lister = createEtcdBackend(config);
   const client = new Etcd3({ hosts: server.endpoints });
   return {
     name: 'etcd, a lease per lock',
     lister,
+    config,
     locks: (n) => Math.max(100, Math.round(n / 5)),
     lockName: (i) => `${prefix}jobs/${shard(i)}`,
     async seed(n) {
@@ -420,6 +545,7 @@ async function dynamodbSetup(ctx: BenchContext): Promise<Setup> {
     name: 'dynamodb',
     lister,
     seeder,
+    config,
     lockName: (i) => `jobs/${shard(i)}`,
     rounds: 9,
     rawLabel: 'paged consistent Scan',

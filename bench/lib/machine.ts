@@ -1,6 +1,6 @@
 /** What the bench ran on, and how busy the box was (CPU steal), for the report. */
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { cpus, loadavg, release, totalmem } from 'node:os';
 
 export interface MachineInfo {
@@ -67,4 +67,38 @@ export function cpuDelta(a: CpuTimes | null, b: CpuTimes | null): { stealPct: nu
 export function pin(pid: number, cpuList: string): boolean {
   const r = spawnSync('taskset', ['-a', '-pc', cpuList, String(pid)], { encoding: 'utf8' });
   return r.status === 0;
+}
+
+function childrenOf(pid: number): number[] {
+  const out: number[] = [];
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      const c = readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim();
+      if (c) out.push(...c.split(/\s+/).map(Number));
+    }
+  } catch {
+    // gone
+  }
+  return out;
+}
+
+/** A process and its descendants (at most 200), read from /proc/<pid>/task/<tid>/children. */
+export function tree(pid: number): number[] {
+  const all = [pid];
+  for (let i = 0; i < all.length && all.length < 200; i++) all.push(...childrenOf(all[i]!));
+  return all;
+}
+
+/** RSS of a process and its descendants, MiB. */
+export function treeRssMiB(pid: number): number {
+  let kb = 0;
+  for (const p of tree(pid)) {
+    try {
+      const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${p}/status`, 'utf8'));
+      if (m) kb += Number(m[1]);
+    } catch {
+      // exited
+    }
+  }
+  return Math.round((kb / 1024) * 10) / 10;
 }
