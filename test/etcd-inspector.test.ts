@@ -9,7 +9,7 @@ import { hostname } from 'node:os';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 
 import { createEtcdBackend, type EtcdLockBackend, type EtcdBackendOptions } from '../lib/backends/etcd';
-import { LockLostError, type LockChange, type LockHandle } from '../lib/locks';
+import { LockLostError, type LockChange, type LockHandle, type LockInfo } from '../lib/locks';
 import { randomId } from '../lib/locks/util';
 import { eventually } from './contract';
 import { startTcpProxy, type TcpProxy } from './support/tcp-proxy';
@@ -77,6 +77,37 @@ describe('etcd inspector', { timeout: 60_000 }, () => {
     handles.push(next);
     expect((await paged.get(queued))!).toMatchObject({ owner: 'waiter-0', waiters: [{ owner: 'waiter-1' }, { owner: 'waiter-2' }, { owner: 'waiter-3' }] });
     for (const w of waiting.slice(1)) void w.then((h) => handles.push(h), () => undefined);
+  });
+
+  it('a first page reads only the keys it needs, and equals the head of the whole list, where key order is not lock order', async () => {
+    // perf-reliability-anchors D4. Names chosen so etcd's key order differs from the locks' order:
+    // the contenders of `a` (`a/<hex>`) sort after `a-b/…`, `a,c` and `a.d/…` ('-', ',' and '.' are
+    // below '/'), and `a/x` is a lock of its own under `a/`.
+    const dir = `${root}/first`;
+    const holder = make({}, [`${dir}/`]);
+    const names = ['a', 'a-b', 'a.d', 'a/x', 'a/x-y', 'b', ...Array.from({ length: 30 }, (_, i) => `z-${String(i).padStart(2, '0')}`)].map((n) => `${dir}/${n}`);
+    for (const n of names) handles.push(await holder.acquire(n, { ttlMs: 20_000, owner: `owner-${n.slice(dir.length + 1)}` }));
+    // `a` has two waiters, so its keys run past a page of 3; `a,c` is a microsoft/etcd3-style lock
+    // (an empty value on a lease of its own), a single key that sorts between `a-b/…` and `a.d/…`.
+    for (let i = 0; i < 2; i++) {
+      void make({}, [`${dir}/`]).acquire(names[0]!, { ttlMs: 20_000, waitMs: 30_000, owner: `waiter-${i}` }).then((h) => handles.push(h), () => undefined);
+      await eventually(async () => ((await holder.get(names[0]!))?.waiters.length ?? 0) === i + 1, 5000, `waiter ${i} queued`);
+    }
+    const lease = raw.lease(30, { autoKeepAlive: false });
+    await lease.put(`${dir}/a,c`).value('');
+    const shape = (l: LockInfo) => [l.key, l.owner, l.fence, l.waiters.map((w) => w.owner)];
+    const whole = (await make({}, [`${dir}/`]).list()).map(shape);
+    expect(whole.map((l) => l[0])).toEqual([...names, `${dir}/a,c`].sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y))));
+    const paged = make({ pageSize: 3 }, [`${dir}/`]);
+    for (let k = 1; k <= whole.length + 1; k++) expect((await paged.list({ limit: k })).map(shape), `limit ${k}`).toEqual(whole.slice(0, k));
+    // With a filter: the first matching locks.
+    expect((await paged.list({ limit: 2, q: 'a/x' })).map((l) => l.key)).toEqual([`${dir}/a/x`, `${dir}/a/x-y`]);
+    await lease.revoke();
+    // Where no key past the first page can belong to the first locks (names like `z-NN`), the
+    // first 3 of 30 cost one page (8 keys here) and one count_only Txn, not a read of all 30.
+    const flat = make({ pageSize: 8 }, [`${dir}/z-`]);
+    expect((await flat.readFirstGroups(`${dir}/z-`, 3, () => true)).kvs).toHaveLength(8);
+    expect((await flat.list({ limit: 3 })).map(shape)).toEqual(whole.filter((l) => String(l[0]).startsWith(`${dir}/z-`)).slice(0, 3));
   });
 
   it('recognises a microsoft/etcd3 Lock taken by the real npm package, and revokes it as the package does', async () => {

@@ -44,7 +44,7 @@
  * key. A lock is listed when its key lies under one of the configured `prefixes` (byte prefixes).
  */
 import { ConsecutiveBreaker, circuitBreaker, handleWhen } from 'cockatiel';
-import { Etcd3, isRecoverableError, type IKeyValue, type IRangeResponse, type ITxnResponse, type Watcher } from 'etcd3';
+import { Etcd3, isRecoverableError, type IKeyValue, type IRangeResponse, type IRequestOp, type ITxnResponse, type Watcher } from 'etcd3';
 
 import { AcquireTimeoutError, BackendUnavailableError, InvalidArgumentError, LockError, abortError } from '../../locks/errors';
 import { ManagedHandle } from '../../locks/handle';
@@ -617,6 +617,70 @@ export class EtcdLockBackend implements LockBackend {
   }
 
   /**
+   * The keys of the first `want` locks under `prefix` (in key order, byte-wise, among the groups
+   * `keep` accepts), all read at one revision, without reading the whole prefix when that is safe
+   * (perf-reliability-anchors D4: a first page of 100 among 10,000 locks near one Range).
+   *
+   * Pages are read in key order until more than `want` locks are seen. Key order is not quite lock
+   * order: the contenders of lock `a` (`a/<hex>`) sort after `a-b/…` ('-' < '/'), and those of a
+   * lock `jobs` after `jobs/a…`. Only a lock whose name is the want-th lock's name cut before a
+   * byte below '0' (or that name itself) can still have keys past the last one read — any other
+   * lock before the want-th has all its keys before it — and such keys lie in `<p>/0`…`<p>/g` (a
+   * contender's last segment is lowercase hex), when that can be under `prefix` at all. One Txn
+   * counts those few ranges (count_only, at the same revision); when all are empty the first
+   * `want` locks are complete, else the rest of the prefix is read as before (e.g. page 1 ends at
+   * `jobs/cache-9` and there is a `jobs/d…` after it: it could be a contender of a lock `jobs`). `truncated` counts keys left unread because of maxKeys only.
+   */
+  async readFirstGroups(prefix: string, want: number, keep: (g: Group) => boolean): Promise<{ kvs: Kv[]; truncated: number }> {
+    const start = enc(prefix);
+    const end = prefixEnd(start);
+    const kvs: Kv[] = [];
+    // A lock is one key or a few (holder and waiters): a page of ~2 keys per wanted lock usually
+    // ends the read in one request.
+    let limit = Math.min(this.pageSize, Math.max(32, 2 * want + 2));
+    let from = start;
+    let revision = '';
+    let total = 0;
+    let settled = false;
+    for (;;) {
+      const r: IRangeResponse = await this.client.kv.range({ key: from, range_end: end, limit, ...(revision ? { revision } : {}) });
+      if (!revision) {
+        revision = r.header.revision;
+        total = Number(r.count);
+      }
+      for (const kv of r.kvs) kvs.push(toKv(kv));
+      if (!r.more || !r.kvs.length) return { kvs, truncated: 0 };
+      if (kvs.length >= this.maxKeys) return { kvs, truncated: Math.max(0, total - kvs.length) };
+      from = Buffer.concat([r.kvs[r.kvs.length - 1]!.key, Buffer.from([0])]);
+      if (settled) continue;
+      const names = [...new Set(groupLocks(kvs).filter(keep).map((g) => g.key))].map(enc).sort(Buffer.compare);
+      if (names.length <= want) continue;
+      const nth = names[want - 1]!;
+      const success: IRequestOp[] = [];
+      for (let i = 0; i <= nth.length; i++) {
+        if (i < nth.length && nth[i]! >= 0x30) continue;
+        const p = nth.subarray(0, i);
+        if (!mayHoldContenders(start, p)) continue;
+        const lo = Buffer.concat([p, Buffer.from('/0')]);
+        const hi = Buffer.concat([p, Buffer.from('/g')]);
+        const a = Buffer.compare(lo, from) > 0 ? lo : from;
+        const b = Buffer.compare(hi, end) < 0 ? hi : end;
+        if (Buffer.compare(a, b) < 0) success.push({ request_range: { key: a, range_end: b, revision, count_only: true } });
+      }
+      if (success.length) {
+        const t = await this.client.kv.txn({ compare: [], success, failure: [] });
+        if (t.responses.some((x) => Number(x.response_range.count) > 0)) {
+          // Keys that may belong to the first locks lie further on: read the rest, in full pages.
+          settled = true;
+          limit = this.pageSize;
+          continue;
+        }
+      }
+      return { kvs, truncated: 0 };
+    }
+  }
+
+  /**
    * How many keys lie under each configured prefix, counted by etcd (`count_only` Range: one
    * request per prefix, no key or value sent back), for a console that wants the size of a
    * keyspace before it lists it.
@@ -646,10 +710,11 @@ export class EtcdLockBackend implements LockBackend {
     const leases = new Map<string, Promise<LeaseFacts | null>>();
     try {
       for (const prefix of this.prefixes) {
-        const { kvs, truncated } = await this.readPrefix(prefix);
+        const keep = (g: Group) => !q || g.key.toLowerCase().includes(q);
+        const { kvs, truncated } = await this.readFirstGroups(prefix, limit - out.length, keep);
         if (truncated) out.push(this.warning(prefix, `${kvs.length + truncated} keys under this prefix: only the first ${kvs.length} were read (maxKeys)`));
-        const groups = groupLocks(kvs).filter((g) => !q || g.key.toLowerCase().includes(q));
-        groups.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+        // Byte order, as etcd orders keys (readFirstGroups relies on it).
+        const groups = groupLocks(kvs).filter(keep).map((g) => ({ g, k: enc(g.key) })).sort((a, b) => Buffer.compare(a.k, b.k)).map((x) => x.g);
         const chosen = groups.slice(0, limit - out.length);
         await this.prefetchLeases(chosen, leases);
         for (const g of chosen) out.push((await this.describe(g, now, leases)).info);
@@ -946,6 +1011,17 @@ export interface Group {
   key: string;
   contenders: Kv[];
   single?: Kv;
+}
+
+/**
+ * Whether a key `<p>/<hex>` (a Go-layout contender of lock `p`) can lie under `prefix`: either the
+ * prefix ends within `<p>/`, or it runs on into the last segment, which then must be hex so far.
+ */
+function mayHoldContenders(prefix: Buffer, p: Buffer): boolean {
+  const dir = Buffer.concat([p, Buffer.from('/')]);
+  if (dir.length >= prefix.length) return dir.subarray(0, prefix.length).equals(prefix);
+  if (!prefix.subarray(0, dir.length).equals(dir)) return false;
+  return /^[0-9a-f]*$/.test(prefix.subarray(dir.length).toString('latin1'));
 }
 
 /** Groups raw keys into locks (layout.ts); keys that match no lock layout are left out. */
