@@ -133,7 +133,8 @@ interface Scanned {
 interface LeaseFacts {
   ttlS: number;
   grantedS: number;
-  keys: string[];
+  /** The keys on the lease: asked for only where the layout needs them (see leaseFacts). */
+  keys?: string[];
 }
 
 interface Held {
@@ -631,13 +632,16 @@ export class EtcdLockBackend implements LockBackend {
    * `want` locks are complete, else the rest of the prefix is read as before (e.g. page 1 ends at
    * `jobs/cache-9` and there is a `jobs/d…` after it: it could be a contender of a lock `jobs`). `truncated` counts keys left unread because of maxKeys only.
    */
-  async readFirstGroups(prefix: string, want: number, keep: (g: Group) => boolean): Promise<{ kvs: Kv[]; truncated: number }> {
+  async readFirstGroups(
+    prefix: string, want: number, keep: (g: Group) => boolean, leases?: Map<string, Promise<LeaseFacts | null>>,
+  ): Promise<{ kvs: Kv[]; truncated: number }> {
     const start = enc(prefix);
     const end = prefixEnd(start);
     const kvs: Kv[] = [];
-    // A lock is one key or a few (holder and waiters): a page of ~2 keys per wanted lock usually
-    // ends the read in one request.
-    let limit = Math.min(this.pageSize, Math.max(32, 2 * want + 2));
+    // A lock is one key, or a few with waiters: a first page a little over `want` keys usually
+    // ends the read (etcd 3.4 walks the whole range to count it for every limited Range, so each
+    // page costs O(prefix) on the server: fewer pages matter more than smaller ones).
+    let limit = Math.min(this.pageSize, Math.max(32, want + 17));
     let from = start;
     let revision = '';
     let total = 0;
@@ -653,9 +657,11 @@ export class EtcdLockBackend implements LockBackend {
       if (kvs.length >= this.maxKeys) return { kvs, truncated: Math.max(0, total - kvs.length) };
       from = Buffer.concat([r.kvs[r.kvs.length - 1]!.key, Buffer.from([0])]);
       if (settled) continue;
-      const names = [...new Set(groupLocks(kvs).filter(keep).map((g) => g.key))].map(enc).sort(Buffer.compare);
-      if (names.length <= want) continue;
-      const nth = names[want - 1]!;
+      const groups = groupLocks(kvs).filter(keep).map((g) => ({ g, k: enc(g.key) })).sort((a, b) => Buffer.compare(a.k, b.k));
+      // The want-th distinct name (a single-key lock and a Go-layout lock may share one).
+      let nth: Buffer | undefined;
+      for (let i = 0, n = 0; i < groups.length && !nth; i++) if ((i === 0 || !groups[i]!.k.equals(groups[i - 1]!.k)) && ++n === want) nth = groups[i]!.k;
+      if (!nth || !groups.some((x) => Buffer.compare(x.k, nth!) > 0)) continue;
       const success: IRequestOp[] = [];
       for (let i = 0; i <= nth.length; i++) {
         if (i < nth.length && nth[i]! >= 0x30) continue;
@@ -667,15 +673,17 @@ export class EtcdLockBackend implements LockBackend {
         const b = Buffer.compare(hi, end) < 0 ? hi : end;
         if (Buffer.compare(a, b) < 0) success.push({ request_range: { key: a, range_end: b, revision, count_only: true } });
       }
+      // The holder leases of the first locks are looked up meanwhile (list() needs them either way).
+      const prefetch = leases ? this.prefetchLeases(groups.filter((x) => Buffer.compare(x.k, nth!) <= 0).map((x) => x.g), leases) : undefined;
       if (success.length) {
-        const t = await this.client.kv.txn({ compare: [], success, failure: [] });
+        const [t] = await Promise.all([this.client.kv.txn({ compare: [], success, failure: [] }), prefetch]);
         if (t.responses.some((x) => Number(x.response_range.count) > 0)) {
           // Keys that may belong to the first locks lie further on: read the rest, in full pages.
           settled = true;
           limit = this.pageSize;
           continue;
         }
-      }
+      } else await prefetch;
       return { kvs, truncated: 0 };
     }
   }
@@ -711,7 +719,7 @@ export class EtcdLockBackend implements LockBackend {
     try {
       for (const prefix of this.prefixes) {
         const keep = (g: Group) => !q || g.key.toLowerCase().includes(q);
-        const { kvs, truncated } = await this.readFirstGroups(prefix, limit - out.length, keep);
+        const { kvs, truncated } = await this.readFirstGroups(prefix, limit - out.length, keep, leases);
         if (truncated) out.push(this.warning(prefix, `${kvs.length + truncated} keys under this prefix: only the first ${kvs.length} were read (maxKeys)`));
         // Byte order, as etcd orders keys (readFirstGroups relies on it).
         const groups = groupLocks(kvs).filter(keep).map((g) => ({ g, k: enc(g.key) })).sort((a, b) => Buffer.compare(a.k, b.k)).map((x) => x.g);
@@ -768,14 +776,21 @@ export class EtcdLockBackend implements LockBackend {
     return this.describe(g, Date.now(), new Map());
   }
 
-  private leaseFacts(lease: string, cache: Map<string, Promise<LeaseFacts | null>>): Promise<LeaseFacts | null> {
-    let p = cache.get(lease);
+  /**
+   * A lease's TTL, and its keys when `withKeys`. The keys are asked for only for single-key locks
+   * (an etcd3 npm Lock is the one key on its lease): a Go-layout holder's lease is often a session
+   * lease that carries every lock of its process, and listing 10,000 keys to describe one lock
+   * made a first page of 100 locks cost 30 single-key Ranges (bench scale, etcd first page).
+   */
+  private leaseFacts(lease: string, cache: Map<string, Promise<LeaseFacts | null>>, withKeys: boolean): Promise<LeaseFacts | null> {
+    const id = withKeys ? `${lease}+keys` : lease;
+    let p = cache.get(id);
     if (!p) {
-      p = this.client.leaseClient.leaseTimeToLive({ ID: lease, keys: true }).then(
-        (r) => ({ ttlS: Number(r.TTL), grantedS: Number(r.grantedTTL), keys: r.keys.map((k) => k.toString('utf8')) }),
+      p = this.client.leaseClient.leaseTimeToLive({ ID: lease, keys: withKeys }).then(
+        (r) => ({ ttlS: Number(r.TTL), grantedS: Number(r.grantedTTL), ...(withKeys ? { keys: r.keys.map((k) => k.toString('utf8')) } : {}) }),
         () => null,
       );
-      cache.set(lease, p);
+      cache.set(id, p);
     }
     return p;
   }
@@ -787,19 +802,22 @@ export class EtcdLockBackend implements LockBackend {
    * describing 10,000 of those one by one took a round trip each.
    */
   async prefetchLeases(groups: Iterable<Group>, cache: Map<string, Promise<LeaseFacts | null>>): Promise<void> {
-    const leases = new Set<string>();
+    const wanted = new Map<string, [lease: string, withKeys: boolean]>();
     for (const g of groups) {
       const lease = (g.contenders[0] ?? g.single)?.lease;
-      if (lease && lease !== '0' && !cache.has(lease)) leases.add(lease);
+      const withKeys = !g.contenders.length;
+      if (lease && lease !== '0') wanted.set(withKeys ? `${lease}+keys` : lease, [lease, withKeys]);
     }
-    const all = [...leases];
-    for (let i = 0; i < all.length; i += LEASE_BATCH) await Promise.all(all.slice(i, i + LEASE_BATCH).map((l) => this.leaseFacts(l, cache)));
+    const all = [...wanted].filter(([id]) => !cache.has(id)).map(([, v]) => v);
+    for (let i = 0; i < all.length; i += LEASE_BATCH) {
+      await Promise.all(all.slice(i, i + LEASE_BATCH).map(([lease, withKeys]) => this.leaseFacts(lease, cache, withKeys)));
+    }
   }
 
   /** A group's LockInfo, with the holder lease's remaining TTL. */
   async describe(g: Group, now: number, cache: Map<string, Promise<LeaseFacts | null>>): Promise<Scanned> {
     const holder = g.contenders[0] ?? g.single!;
-    const facts = holder.lease !== '0' ? await this.leaseFacts(holder.lease, cache) : null;
+    const facts = holder.lease !== '0' ? await this.leaseFacts(holder.lease, cache, !g.contenders.length) : null;
     let expiresAt: number | null = null;
     let health: LockInfo['health'] = 'unknown';
     if (holder.lease === '0') health = 'orphaned';
@@ -822,7 +840,7 @@ export class EtcdLockBackend implements LockBackend {
     const leaseMeta = {
       lease: holder.lease === '0' ? null : leaseHex(holder.lease),
       grantedTtlS: facts?.grantedS ?? null,
-      leaseKeys: facts ? facts.keys.length : null,
+      leaseKeys: facts?.keys ? facts.keys.length : null,
       createRevision: holder.create_revision,
       modRevision: holder.mod_revision,
       ttlIs: 'upper bound: etcd reports the whole seconds left',
@@ -860,7 +878,7 @@ export class EtcdLockBackend implements LockBackend {
       const py = parsePythonUuid(kv.key, kv.value);
       const shed = py ? null : parseShedLock(kv.value);
       const owner = py ? `uuid1 ${py.uuid}` : shed ? shed.host : `lease ${leaseHex(kv.lease)}`;
-      const format = py ? 'python-etcd3-lock' : shed ? 'shedlock' : facts && facts.keys.length === 1 ? 'etcd3-npm-lock' : 'etcd-leased-key';
+      const format = py ? 'python-etcd3-lock' : shed ? 'shedlock' : facts?.keys?.length === 1 ? 'etcd3-npm-lock' : 'etcd-leased-key';
       const meta: Record<string, string | number | boolean | null> = { ...leaseMeta, holderKey: kv.key };
       if (py) {
         meta.uuidCreatedAt = py.createdAt;
