@@ -91,6 +91,8 @@ interface Setup {
   target: { text: string; limit: number } | null;
   /** The lister's config, for the console part (the console connects its own backend from it). */
   config: BackendConfig;
+  /** etcd only: perf-reliability-anchors D4, a first page against a single-key Range (firstPage()). */
+  firstPage?: FirstPage;
   /** Closes the raw client and stops the server (after both backends are closed). */
   stop(): Promise<void>;
 }
@@ -244,6 +246,7 @@ async function runOne(ctx: BenchContext, b: Setup, N: number, gc: (() => void) |
     },
   ];
   ctx.rows.push(...rows);
+  const firstPageFigures = b.firstPage ? await firstPage(ctx, b.name, b.firstPage, N) : null;
   const consoleFigures = CONSOLE ? await viaConsole(ctx, b, N) : null;
 
   // ---------------------------------------------------------------- release everything
@@ -254,8 +257,76 @@ async function runOne(ctx: BenchContext, b: Setup, N: number, gc: (() => void) |
     seedMs, list: o, raw: w, ratio, perRoundList: ours, perRoundRaw: raws, found: { list: oursFound, listEntries: oursLen, raw: rawFound },
     heapMiB: { afterSeeding: MiB(memSeeded.heapUsed), afterFirstListing: MiB(memWarm.heapUsed), afterRounds: MiB(memAfter.heapUsed) },
     rssMiB: { afterSeeding: MiB(memSeeded.rss), afterRounds: MiB(memAfter.rss), peak: MiB(Math.max(rssPeak, memAfter.rss)) },
+    firstPage: firstPageFigures,
     console: consoleFigures,
   };
+}
+
+interface FirstPage {
+  /** list({ limit: size }). */
+  ours(): Promise<unknown>;
+  /** A linearizable Range of one key (the lock keys' read consistency). */
+  single(): Promise<unknown>;
+  /** A linearizable Range over the prefix with limit = size, keys and values: the least a first page reads. */
+  rawPage(): Promise<unknown>;
+  /** countKeys(): a count_only Range over the prefix. */
+  count(): Promise<unknown>;
+  size: number;
+}
+
+/**
+ * perf-reliability-anchors D4: "etcd: first page (100) ≤ 2× a single-key Range; counts via
+ * count_only", over the N held locks. Each of the four calls 40 times per round (after a warm-up
+ * round), rounds interleaved; ratios are medians of per-round p50 ratios. The raw Range of the
+ * first 100 keys is printed beside it: on etcd 3.4 a Range with a limit still walks the whole
+ * prefix to fill in its `count`, so a first page cannot cost less than that here.
+ */
+async function firstPage(ctx: BenchContext, B: string, f: FirstPage, N: number): Promise<Record<string, unknown>> {
+  const ROUNDS = ctx.scale < 1 ? 3 : 7;
+  const PER = 40;
+  const calls = { ours: f.ours, single: f.single, rawPage: f.rawPage, count: f.count };
+  const perRound: Record<keyof typeof calls, number[]> = { ours: [], single: [], rawPage: [], count: [] };
+  const all: Record<keyof typeof calls, number[]> = { ours: [], single: [], rawPage: [], count: [] };
+  for (let r = -1; r < ROUNDS; r++) {
+    for (const k of Object.keys(calls) as (keyof typeof calls)[]) {
+      const xs: number[] = [];
+      for (let i = 0; i < PER; i++) {
+        const a = nowMs();
+        await calls[k]();
+        xs.push(nowMs() - a);
+      }
+      if (r < 0) continue;
+      perRound[k].push(summarize(xs).p50);
+      all[k].push(...xs);
+    }
+  }
+  const s = Object.fromEntries(Object.entries(all).map(([k, v]) => [k, summarize(v)])) as Record<keyof typeof calls, ReturnType<typeof summarize>>;
+  const vsSingle = pairedRatio(perRound.ours, perRound.single);
+  const vsPage = pairedRatio(perRound.ours, perRound.rawPage);
+  const pageVsSingle = pairedRatio(perRound.rawPage, perRound.single);
+  const countVsSingle = pairedRatio(perRound.count, perRound.single);
+  const nFmt = N.toLocaleString('en-US');
+  const single = `single-key Range p50 ${ms(s.single.p50)}`;
+  ctx.rows.push(
+    {
+      section: S, figure: `${B}: first page (${f.size} of ${nFmt} locks) p50`, value: s.ours.p50, unit: 'ms', baseline: single,
+      ratio: vsSingle.median, ratioSpread: [vsSingle.min, vsSingle.max], target: '(D4: ≤ 2×)', verdict: 'info',
+      note: `list({ limit: ${f.size} }): one Range of ${f.size + 17} keys, one count_only Txn beside the holder-lease lookup; ${ROUNDS} rounds × ${PER}; p99 ${ms(s.ours.p99)}; ` +
+        `the raw Range of the first ${f.size} keys is ${pageVsSingle.median.toFixed(2)}× the single-key Range (etcd 3.4 counts the whole prefix for a limited Range), so D4 cannot be met on this etcd`,
+    },
+    {
+      section: S, figure: `${B}: first page vs the raw Range of its ${f.size} keys`, value: vsPage.median, unit: '×', baseline: `Range limit ${f.size} p50 ${ms(s.rawPage.p50)}`,
+      ratio: vsPage.median, ratioSpread: [vsPage.min, vsPage.max], target: '—', verdict: 'info',
+      note: 'the floor for any first page with owners: keys and values of the first locks, one request',
+    },
+    {
+      section: S, figure: `${B}: countKeys() (count_only over ${nFmt} locks) p50`, value: s.count.p50, unit: 'ms', baseline: single,
+      ratio: countVsSingle.median, ratioSpread: [countVsSingle.min, countVsSingle.max], target: '—', verdict: 'info',
+      note: 'one count_only Range per prefix: etcd walks its index, sends no keys',
+    },
+  );
+  ctx.log(`scale/${B}: first page p50 ${ms(s.ours.p50)} (${vsSingle.median.toFixed(2)}× a single-key Range ${ms(s.single.p50)}, ${vsPage.median.toFixed(2)}× the raw Range of ${f.size}); count ${ms(s.count.p50)}`);
+  return { summary: s, perRound, vsSingle, vsPage, pageVsSingle, countVsSingle };
 }
 
 /**
@@ -455,11 +526,20 @@ async function etcdSetup(ctx: BenchContext): Promise<Setup> {
   const lister = createEtcdBackend(config);
   const seeder = createEtcdBackend({ ...config, id: 'scale-etcd-seed' });
   const client = new Etcd3({ hosts: server.endpoints });
+  let heldKey: string | undefined;
   return {
     name: 'etcd',
     lister,
     seeder,
     config,
+    firstPage: {
+      size: 100,
+      ours: () => lister.list({ limit: 100 }),
+      // A key that exists: the holder key of the first lock (`<name>/<lease hex>`).
+      single: async () => client.get((heldKey ??= (await client.getAll().prefix(`${prefix}jobs/${shard(0)}/`).limit(1).keys())[0]!)).buffer(),
+      rawPage: () => client.getAll().prefix(prefix).limit(100).exec(),
+      count: () => lister.countKeys(),
+    },
     lockName: (i) => `${prefix}jobs/${shard(i)}`,
     rounds: 9,
     rawLabel: 'one Range over the prefix',
