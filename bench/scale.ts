@@ -402,10 +402,12 @@ async function viaConsole(ctx: BenchContext, b: Setup, N: number): Promise<Recor
           l.push(await lib());
           a.push(await api());
         }
+        // After every listing, not once a round: RSS is a sawtooth (the heap grows until V8
+        // collects), and one reading a round caught a single peak in one half only.
+        rss.push(treeRssMiB(pid));
       }
       apiT.push(...a);
       libT.push(...l);
-      rss.push(treeRssMiB(pid));
       ctx.log(`scale/${B}: console round ${r + 1}/${ROUNDS}: /api/locks ${a.map(ms).join(', ')}; list() ${l.map(ms).join(', ')}; RSS ${rss.at(-1)} MiB`);
     }
     const ok = apiT.filter((x) => !Number.isNaN(x));
@@ -428,7 +430,7 @@ async function viaConsole(ctx: BenchContext, b: Setup, N: number): Promise<Recor
       {
         section: S, figure: `${B}: console RSS peak, 2nd half of ${apiT.length} listings`, value: rssLast, unit: 'MiB', baseline: `1st half peak ${rssWarm} MiB`,
         ratio: rssLast / rssWarm, target: '≤ 1.25× (bounded)', verdict: atMost(rssLast / rssWarm, 1.25),
-        note: `console process tree; idle ${rssIdle} MiB, after the first listing ${rssFirst} MiB; per round ${rss.join(', ')} MiB`,
+        note: `console process tree, read after every listing; idle ${rssIdle} MiB, after the first listing ${rssFirst} MiB; then ${rss.join(', ')} MiB`,
       },
     );
     return { api: A, list: L, ratio: pr, errors, found, rss: { idle: rssIdle, afterFirst: rssFirst, rounds: rss } };

@@ -13,7 +13,7 @@
  *    CLOCK_MONOTONIC), waiter confirmed blocked by its node showing up, same pauses;
  *  - N = 2, 16, 128 waiters queued on one lock, the lock handed down the queue: requests per
  *    handoff and waiters woken per release, counted by the server per session (`cons`: Δ lcxid =
- *    requests answered, pings excluded; packets sent minus received = watch notifications pushed),
+ *    requests answered, pings excluded; packets sent minus received plus Δ queued = watch notifications pushed),
  *    mntr's watch counters beside;
  *  - throughput on one contended lock (2 and 16 contenders in two processes, zero critical
  *    section, every hold checked against all others for overlap).
@@ -291,7 +291,7 @@ async function runSection(ctx: BenchContext, S: string, connect: string, serverP
         },
         {
           section: S, figure: `waiters woken per release (${w.n} waiters)`, value: mean(w.woken), unit: '', baseline: '—', ratio: null, target: '≤ 1', verdict: atMost(Math.max(...w.woken), 1),
-          note: `watch notifications the server pushed to waiting sessions (cons: sent − received, the releasing session excluded: it watches its own node), max ${Math.max(...w.woken)}; ` +
+          note: `watch notifications the server pushed to waiting sessions (cons: sent − received + Δ queued, the releasing session excluded: it watches its own node), max ${Math.max(...w.woken)}; ` +
             `mntr watches fired per release ${mean(w.watchesFired).toFixed(2)} (the releaser's own included); handoff p50 ${ms(median(w.handoffMs))}`,
         },
       ]),
@@ -335,10 +335,17 @@ interface ZkWakeResult {
  * notifications (xid -1) do not move it (ServerCnxn.updateStatsForResponse keeps cxid ≥ 0 only),
  * so Δlcxid counts exactly the requests a session made, with no idle pings to estimate.
  */
-async function perSession(at: { host: string; port: number }): Promise<Map<string, { recved: number; sent: number; cxid: number }>> {
-  const out = new Map<string, { recved: number; sent: number; cxid: number }>();
-  for (const m of (await fourLetterWord(at.host, at.port, 'cons', 3000)).matchAll(/recved=(\d+),sent=(\d+),sid=0x([0-9a-f]+)[^)]*?lcxid=0x([0-9a-f]+)/g)) {
-    out.set(BigInt(`0x${m[3]}`).toString(), { recved: Number(m[1]), sent: Number(m[2]), cxid: parseInt(m[4]!, 16) });
+/**
+ * Per-session counters from `cons`. `queued` is the session's requests received and not yet
+ * answered: a ping caught between its request and its response by a snapshot counts as received
+ * but not sent, so notifications pushed = Δsent − Δrecved + Δqueued (without the Δqueued term a
+ * ping straddling a snapshot read as a notification: 2 "woken" in one release while mntr counted
+ * the usual 2 watches fired, the releaser's own included).
+ */
+async function perSession(at: { host: string; port: number }): Promise<Map<string, { recved: number; sent: number; queued: number; cxid: number }>> {
+  const out = new Map<string, { recved: number; sent: number; queued: number; cxid: number }>();
+  for (const m of (await fourLetterWord(at.host, at.port, 'cons', 3000)).matchAll(/queued=(\d+),recved=(\d+),sent=(\d+),sid=0x([0-9a-f]+)[^)]*?lcxid=0x([0-9a-f]+)/g)) {
+    out.set(BigInt(`0x${m[4]}`).toString(), { queued: Number(m[1]), recved: Number(m[2]), sent: Number(m[3]), cxid: parseInt(m[5]!, 16) });
   }
   return out;
 }
@@ -398,7 +405,7 @@ async function wakeCounts(
         const b = before.get(sid);
         if (!b) continue; // the `cons` connection itself
         requests += a.cxid - b.cxid;
-        if (sid !== releaser) woken += a.sent - b.sent - (a.recved - b.recved);
+        if (sid !== releaser) woken += a.sent - b.sent - (a.recved - b.recved) + (a.queued - b.queued);
       }
       res.requests.push(requests);
       res.woken.push(woken);
