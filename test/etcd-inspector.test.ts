@@ -102,7 +102,19 @@ describe('etcd inspector', { timeout: 60_000 }, () => {
     for (let k = 1; k <= whole.length + 1; k++) expect((await paged.list({ limit: k })).map(shape), `limit ${k}`).toEqual(whole.slice(0, k));
     // With a filter: the first matching locks.
     expect((await paged.list({ limit: 2, q: 'a/x' })).map((l) => l.key)).toEqual([`${dir}/a/x`, `${dir}/a/x-y`]);
+    expect(await paged.list({ limit: 0 })).toEqual([]);
     await lease.revoke();
+    // A key that is not valid UTF-8 (foreign tools write bytes) decodes to U+FFFD and sorts, as a
+    // name, before names with 4-byte characters that come first in etcd's byte order.
+    const utf = `${dir}/utf/`;
+    const bytes = raw.lease(30, { autoKeepAlive: false });
+    const id = await bytes.grant();
+    for (let i = 0; i < 4; i++) await bytes.put(`${utf}\u{10000}${i}`).value('');
+    await bytes.put(Buffer.concat([Buffer.from(utf), Buffer.from([0xff]), Buffer.from(`/${BigInt(id).toString(16)}`)])).value('');
+    const allUtf = (await make({}, [utf]).list()).map((l) => l.key);
+    expect(allUtf[0]).toBe(`${utf}\ufffd`);
+    expect((await make({ pageSize: 2 }, [utf]).list({ limit: 1 })).map((l) => l.key)).toEqual(allUtf.slice(0, 1));
+    await bytes.revoke();
     // Where no key past the first page can belong to the first locks (names like `z-NN`), the
     // first 3 of 30 cost one page (8 keys here) and one count_only Txn, not a read of all 30.
     const flat = make({ pageSize: 8 }, [`${dir}/z-`]);
