@@ -6,8 +6,11 @@ export interface LeaseOps {
   /**
    * Extends the lease to `ttlMs` from now. Resolves to the new expiry (backend clock), or null when
    * the lock is no longer ours (expired, forced, taken). Rejects on transport errors.
+   * A backend whose renewal rides on a session may answer from the session's last keepalive
+   * instead of a request of its own: it then says when that proof was sent (`provenAt`, local
+   * `performance.now()`), and the handle counts its lease from then, not from the call.
    */
-  extend(ttlMs: number): Promise<number | null>;
+  extend(ttlMs: number): Promise<number | null | { expiresAt: number; provenAt: number }>;
   /** Releases the lock if still ours. Rejects on transport errors. */
   release(): Promise<void>;
 }
@@ -112,19 +115,22 @@ export class ManagedHandle implements LockHandle {
     const start = performance.now();
     const op = this.ops.extend(ttlMs);
     this.inflight = op.catch(() => undefined);
-    let expiresAt: number | null;
+    let renewed: Awaited<typeof op>;
     try {
-      expiresAt = await op;
+      renewed = await op;
     } finally {
       this.inflight = undefined;
     }
     if (this.state !== 'held') throw this.lostError('renewal-failed');
-    if (expiresAt === null) {
+    if (renewed === null) {
       this.markLost('renewal-failed');
       throw this.lostError('renewal-failed');
     }
-    this._expiresAt = expiresAt;
-    this.deadline = start + ttlMs - driftMs(ttlMs);
+    const proven = typeof renewed === 'number' ? start : Math.min(start, renewed.provenAt);
+    this._expiresAt = typeof renewed === 'number' ? renewed : renewed.expiresAt;
+    this.deadline = proven + ttlMs - driftMs(ttlMs);
+    // The next renewal a third of a lease from now (not from the proof): a renewal answered from
+    // a session's keepalive finds a newer one by then.
     this.schedule(start, ttlMs);
   }
 

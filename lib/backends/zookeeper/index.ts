@@ -1009,6 +1009,8 @@ class ZkLease implements LeaseOps {
   releasedByUs = false;
   /** The pending setImmediate that arms the watch on our node (track). */
   arming: NodeJS.Immediate | undefined;
+  /** A watch on our node is set and has not fired: its deletion would reach us (extend). */
+  watchArmed = false;
 
   constructor(
     private readonly zk: ZkSession,
@@ -1016,10 +1018,16 @@ class ZkLease implements LeaseOps {
     readonly node: string,
   ) {}
 
-  /** Session-bound: nothing to extend in the store. The renewal proves the node is still ours. */
+  /**
+   * Session-bound: nothing to extend in the store. The renewal proves the node is still ours: by
+   * the watch on it while that is armed (its deletion would have been pushed, and a connection
+   * loss marks the handle lost at once), else by an exists(). So renewals cost no request per
+   * lock (P8; bench zookeeper renewal rows); the session's pings keep it alive.
+   */
   async extend(ttlMs: number): Promise<number | null> {
     resolveAcquireOptions({ ttlMs });
     if (!this.zk.isConnected()) return null;
+    if (this.watchArmed) return Date.now() + ttlMs;
     try {
       return (await this.zk.exists(this.node)) ? Date.now() + ttlMs : null;
     } catch (err) {
@@ -1050,17 +1058,21 @@ class ZkLease implements LeaseOps {
     this.arming = undefined;
     const handle = this.handle;
     if (!handle.held) return;
+    const arm = () =>
+      this.zk.exists(this.node, onNode).then(
+        (stat) => {
+          if (!stat && handle.held && this.zk.isConnected()) handle.markLost('forced');
+          else if (stat) this.watchArmed = true;
+        },
+        () => undefined,
+      );
     const onNode = (e: { getType(): number }) => {
+      this.watchArmed = false;
       if (!handle.held) return;
       if (e.getType() === EventType.NODE_DELETED) handle.markLost('forced');
-      else void this.zk.exists(this.node, onNode).catch(() => undefined);
+      else void arm();
     };
-    this.zk.exists(this.node, onNode).then(
-      (stat) => {
-        if (!stat && handle.held && this.zk.isConnected()) handle.markLost('forced');
-      },
-      () => undefined,
-    );
+    void arm();
   }
 }
 
