@@ -37,6 +37,7 @@ import type { WorkerSpec } from './lib/protocol';
 import { atMost, ms, type Row } from './lib/report';
 import { mean, measure, median, pairedRatio, sleep, summarize, uniform, withTimeout } from './lib/stats';
 import { BenchWorker } from './lib/workers';
+import { etcdRenewal } from './renewal';
 
 const TTL_MS = 30_000;
 
@@ -264,6 +265,7 @@ async function runSection(ctx: BenchContext, S: string, endpoints: string[], url
       ]),
     ];
     ctx.rows.push(...rows);
+    await etcdRenewal(ctx, S);
     ctx.details.etcd = {
       range: allRange, rawCycle: allRaw, acquireRelease: allOurs, ratios: { oursVsRange, oursVsRaw, rawVsRange },
       handoff: allHo, goStyleHandoff: allGo, handoffVsGoStyle: hoVsGo, fencesIncrease: fencesOk,

@@ -39,6 +39,7 @@ import type { WorkerSpec } from './lib/protocol';
 import { atMost, ms, type Row } from './lib/report';
 import { mean, measure, median, pairedRatio, sleep, summarize, uniform, withTimeout } from './lib/stats';
 import { BenchWorker } from './lib/workers';
+import { zookeeperRenewal } from './renewal';
 
 const TTL_MS = 30_000;
 const KAZOO_PEER = fileURLToPath(new URL('./kazoo-handoff.py', import.meta.url));
@@ -297,6 +298,7 @@ async function runSection(ctx: BenchContext, S: string, connect: string, serverP
       ]),
     );
     ctx.rows.push(...rows);
+    await zookeeperRenewal(ctx, S);
     ctx.details.zookeeper = {
       exists: allExists, rawCycle: allRaw, acquireRelease: allOurs, ratios: { oursVsExists, oursVsRaw, rawVsExists },
       handoff: allHo, kazooHandoff: allK, handoffVsKazoo: hoVsKazoo, fencesIncrease: fencesOk, throughput, wakes,
