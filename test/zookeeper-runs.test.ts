@@ -10,6 +10,7 @@ import { createZooKeeperBackend } from '../lib/backends/zookeeper';
 import { runsPathOf } from '../lib/backends/zookeeper/runs';
 import { InvalidArgumentError, type JobRegistration, type LockBackend, type LockChange, type RunRecord, type RunStoreProvider } from '../lib/locks';
 import { randomId } from '../lib/locks/util';
+import { eventually } from './contract';
 import { connectRaw, rawCall } from './support/zk-raw';
 
 const uid = () => randomId(4).replace(/[^A-Za-z0-9]/g, 'x');
@@ -186,6 +187,21 @@ describe('ZooKeeper run store', { timeout: 60_000 }, () => {
     const events: LockChange[] = [];
     const stop = inspector.watch((c) => events.push(c));
     try {
+      // The watch reads the tree in the background and reports nothing it finds on that first
+      // read: a lock taken before it got there would be part of it, not a change (this raced
+      // once in a fresh-clone CI run under the full suite's load). So first take and give back
+      // a probe lock until the watch reports it.
+      await eventually(
+        async () => {
+          await (await zk.acquire('job/probe', { ttlMs: 5000 })).release();
+          await new Promise((r) => setTimeout(r, 100));
+          return events.some((e) => e.key.endsWith('/job/probe'));
+        },
+        15_000,
+        'the inspector watch live',
+      );
+      await eventually(async () => events.some((e) => e.type === 'released' && e.key.endsWith('/job/probe')), 5000, 'the probe released');
+      events.length = 0;
       await runs.put(rec(job, 1000, 'i-lock-0000000002', 'running'));
       await runs.putJob!(reg(job, 'i-lock-0000000002', 1000));
       const h = await zk.acquire('job/report/1970-01-01T00:00:01.000Z', { ttlMs: 5000 });
