@@ -164,6 +164,16 @@ export interface RedisServerOptions {
 }
 
 /** Starts a throwaway redis-server: loopback only, no RDB/AOF, its own temp dir. */
+class PortTakenError extends Error {}
+
+/** The process id of the redis-server answering on `port` (INFO server), or null. */
+function answeringRedisPid(port: number): number | null {
+  const cli = ensureBinary('redis-cli', 'redis-tools');
+  const r = spawnSync(cli, ['-p', String(port), 'info', 'server'], { encoding: 'utf8', timeout: 5000 });
+  const m = /process_id:(\d+)/.exec(r.stdout ?? '');
+  return m ? Number(m[1]) : null;
+}
+
 export async function startRedis(opts: RedisServerOptions = {}, attempt = 1): Promise<RunningServer> {
   const bin = ensureBinary('redis-server', 'redis-server');
   const port = opts.port ?? (await freePort());
@@ -178,8 +188,14 @@ export async function startRedis(opts: RedisServerOptions = {}, attempt = 1): Pr
   const stop = stopper('redis', proc, dir);
   try {
     await waitForPort('127.0.0.1', port, 10_000, proc);
+    // Something listening is not yet our server: freePort()'s port can be taken by another server
+    // started at the same moment (a parallel test file), and then the connect above reached that
+    // one while ours failed to bind. Seen in CI: a test's server "with keyspace events" was
+    // another file's plain redis, so its watch never subscribed. Ask who answers.
+    const pid = answeringRedisPid(port);
+    if (pid !== proc.pid) throw new PortTakenError(`127.0.0.1:${port} is answered by pid ${pid ?? 'unknown'}, not by our redis-server (pid ${proc.pid})`);
   } catch (err) {
-    const exitedEarly = proc.exitCode !== null;
+    const exitedEarly = proc.exitCode !== null || err instanceof PortTakenError;
     await stop();
     // A port from freePort() can be taken by another socket before redis binds it (a busy box:
     // torture workers open connections from the same ephemeral range): fresh port, twice more.

@@ -209,10 +209,10 @@ describe('redis foreign-lock discovery', { timeout: 60_000 }, () => {
       expect(await b.list()).toEqual([]);
       const stop = b.watch(() => undefined);
       try {
-        // The watch's pattern subscription is up once the server counts it. 15 s, not 5: in one
-        // fresh-clone CI run with every test file running beside it, it took longer than 5 s
-        // (a first attempt that fails is retried after 0.25, 0.5, 1, 2, 4 s: keepTrying).
-        await eventually(async () => Number(await w.call('pubsub', 'numpat')) >= 1, 15_000, 'the keyspace subscription');
+        // The watch's pattern subscription is up once the server counts it. (This timed out in two
+        // fresh-clone CI runs: the server answering on `ks`'s port was another test file's plain
+        // redis, which took the port first; startRedis now checks who answers.)
+        await eventually(async () => Number(await w.call('pubsub', 'numpat')) >= 1, 5000, 'the keyspace subscription');
         await w.set('lock:pushed', uuid1Hex(), 'PX', 60_000, 'NX');
         await eventually(async () => keysOf(await b.list()).includes('lock:pushed'), 3000, 'the pushed lock listed');
         expect(b.discoveryStatus()!.passes).toBe(1);
