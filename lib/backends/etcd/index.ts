@@ -638,7 +638,8 @@ export class EtcdLockBackend implements LockBackend {
    * contender's last segment is lowercase hex), when that can be under `prefix` at all. One Txn
    * counts those few ranges (count_only, at the same revision); when all are empty the first
    * `want` locks are complete, else the rest of the prefix is read as before (e.g. page 1 ends at
-   * `jobs/cache-9` and there is a `jobs/d…` after it: it could be a contender of a lock `jobs`). `truncated` counts keys left unread because of maxKeys only.
+   * `jobs/cache-9` and there is a `jobs/d…` after it: it could be a contender of a lock `jobs`).
+   * `truncated` counts keys left unread because of maxKeys only.
    */
   async readFirstGroups(
     prefix: string, want: number, keep: (g: Group) => boolean, leases?: Map<string, Promise<LeaseFacts | null>>,
@@ -665,7 +666,9 @@ export class EtcdLockBackend implements LockBackend {
       if (!r.more || !r.kvs.length) return { kvs, truncated: 0 };
       if (kvs.length >= this.maxKeys) return { kvs, truncated: Math.max(0, total - kvs.length) };
       from = Buffer.concat([r.kvs[r.kvs.length - 1]!.key, Buffer.from([0])]);
-      if (settled) continue;
+      // No more than `want` locks can lie in `want` keys: nothing to decide yet (a full listing,
+      // want = 10,001, never groups here).
+      if (settled || kvs.length <= want) continue;
       const groups = groupLocks(kvs).filter(keep).map((g) => ({ g, k: enc(g.key) })).sort((a, b) => Buffer.compare(a.k, b.k));
       // The want-th distinct name (a single-key lock and a Go-layout lock may share one).
       let nth: Buffer | undefined;
