@@ -31,7 +31,7 @@ interface Counts {
   requests: number;
 }
 
-async function measure(
+async function holdAndCount(
   ctx: BenchContext, S: string, server: RunningServer, backend: LockBackend, count: () => Promise<Counts>, names: (i: number) => string,
 ): Promise<{ locks: number; windowMs: number; thirds: number; d: Counts; allHeld: boolean }> {
   if (ctx.pin && server.process.pid) pin(server.process.pid, ctx.pin.server);
@@ -74,7 +74,7 @@ export async function etcdRenewal(ctx: BenchContext, S: string): Promise<void> {
         }
         return { beats, requests };
       };
-      const r = await measure(ctx, S, server, backend, count, (i) => `/renewal/lock-${i}`);
+      const r = await holdAndCount(ctx, S, server, backend, count, (i) => `/renewal/lock-${i}`);
       const perThird = r.d.beats / r.thirds;
       ctx.log(`${S} renewal: ${r.locks} locks, TTL ${TTL_MS} ms, ${r.d.beats} keepalives and ${r.d.requests} other RPCs in ${r.windowMs} ms; all held ${r.allHeld}`);
       ctx.rows.push({
@@ -106,7 +106,7 @@ export async function zookeeperRenewal(ctx: BenchContext, S: string): Promise<vo
         }
         return { beats: received - requests, requests };
       };
-      const r = await measure(ctx, S, server, backend, count, (i) => `renewal/lock-${i}`);
+      const r = await holdAndCount(ctx, S, server, backend, count, (i) => `renewal/lock-${i}`);
       const perThird = r.d.requests / r.thirds;
       ctx.log(`${S} renewal: ${r.locks} locks, TTL ${TTL_MS} ms, ${r.d.requests} requests and ${r.d.beats} pings in ${r.windowMs} ms; all held ${r.allHeld}`);
       ctx.rows.push({
