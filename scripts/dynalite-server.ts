@@ -24,7 +24,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { crashable, freePort, waitForPort, type RunningServer } from './servers';
+import { crashable, freePort, portLost, waitForPort, type RunningServer } from './servers';
 
 export interface DynaliteOptions {
   /** Store tables in LevelDB under the server's dir (default: in memory, lost on exit). */
@@ -47,7 +47,7 @@ function exited(proc: ChildProcess): boolean {
   return proc.exitCode !== null || proc.signalCode !== null;
 }
 
-export async function startDynalite(opts: DynaliteOptions = {}): Promise<DynaliteServer> {
+export async function startDynalite(opts: DynaliteOptions = {}, attempt = 1): Promise<DynaliteServer> {
   const cli = createRequire(import.meta.url).resolve('dynalite/cli.js');
   const port = await freePort();
   // In memory the dir only satisfies RunningServer's shape; persisted, it holds the LevelDB store.
@@ -84,7 +84,10 @@ export async function startDynalite(opts: DynaliteOptions = {}): Promise<Dynalit
   try {
     await waitForPort('127.0.0.1', port, 15_000, server.process);
   } catch (err) {
+    const lost = portLost(err, server.process);
     await server.stop();
+    // freePort()'s port taken before dynalite bound it (servers.ts, PortTakenError): fresh port, twice more.
+    if (lost && attempt < 3) return startDynalite(opts, attempt + 1);
     throw err;
   }
   return server;

@@ -20,7 +20,7 @@ import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { crashable, ensureBinary, freePort, waitForPort, type RunningServer } from './servers';
+import { crashable, ensureBinary, freePort, portLost, waitForPort, type RunningServer } from './servers';
 
 export interface EtcdCluster extends RunningServer {
   /** Every member's client URL, for `endpoints`. */
@@ -143,7 +143,7 @@ async function startMembers(size: number, attempt = 1): Promise<EtcdCluster> {
   try {
     await Promise.all(members.map((m) => waitHealthy(m, 30_000)));
   } catch (err) {
-    const exitedEarly = members.some((m) => m.process.exitCode !== null);
+    const exitedEarly = members.some((m) => portLost(err, m.process));
     await Promise.all(members.map((m) => m.stop()));
     // freePort() hands out a port that was free a moment ago; on a busy box (a torture run's
     // workers open connections from the same ephemeral range) another socket can take it before

@@ -9,7 +9,7 @@
  * runs <command> with LOCKDECK_TEST_REDIS_URL set, and stops the servers when it exits.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -69,7 +69,73 @@ export function ensureBinary(bin: string, pkg: string): string {
   return which(bin);
 }
 
-/** Resolves once something accepts TCP connections on host:port. */
+/**
+ * Thrown by a starter's wait when the port it chose answers, but from another process: freePort()'s
+ * port was free a moment ago, and another server started at the same moment (a parallel test
+ * file, a torture worker's connection from the ephemeral range) can take it before ours binds.
+ * Ours then fails to bind and exits, and a connect alone would mistake the other one for it (seen
+ * in CI: a test's redis "with keyspace events" was another file's plain redis). Starters retry
+ * on a fresh port.
+ */
+export class PortTakenError extends Error {}
+
+/**
+ * Whether process `pid` holds the listening TCP socket on `port`, from Linux's /proc: the LISTEN
+ * entry for the port in the process's own network namespace (/proc/<pid>/net/tcp{,6}: hex
+ * local_address:port, st 0A, inode in column 10), and a `socket:[inode]` among its fds. Null
+ * where /proc cannot tell (not Linux, or the process is gone).
+ */
+export function holdsListener(pid: number, port: number): boolean | null {
+  const hexPort = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  const inodes = new Set<string>();
+  let read = false;
+  for (const table of ['tcp', 'tcp6']) {
+    let text: string;
+    try {
+      text = readFileSync(`/proc/${pid}/net/${table}`, 'utf8');
+    } catch {
+      continue;
+    }
+    read = true;
+    for (const line of text.split('\n').slice(1)) {
+      const col = line.trim().split(/\s+/);
+      if (col[1]?.endsWith(hexPort) && col[3] === '0A' && col[9]) inodes.add(col[9]);
+    }
+  }
+  if (!read) return null;
+  let fds: string[];
+  try {
+    fds = readdirSync(`/proc/${pid}/fd`);
+  } catch {
+    return null;
+  }
+  for (const fd of fds) {
+    try {
+      const link = readlinkSync(`/proc/${pid}/fd/${fd}`);
+      if (link.startsWith('socket:[') && inodes.has(link.slice(8, -1))) return true;
+    } catch {
+      // closed meanwhile
+    }
+  }
+  return false;
+}
+
+/** Throws PortTakenError when `proc` is known not to be the one listening on `port`. */
+export function assertListener(proc: ChildProcess, port: number): void {
+  if (proc.pid !== undefined && holdsListener(proc.pid, port) === false) {
+    throw new PortTakenError(`127.0.0.1:${port} is answered by another process, not by the server we started (pid ${proc.pid})`);
+  }
+}
+
+/** Whether a start that failed with `err` may be retried on a fresh port: ours never bound it. */
+export function portLost(err: unknown, proc: ChildProcess): boolean {
+  return err instanceof PortTakenError || proc.exitCode !== null;
+}
+
+/**
+ * Resolves once something accepts TCP connections on host:port, and, given the server's `proc`,
+ * once that something is `proc` (PortTakenError otherwise).
+ */
 export async function waitForPort(host: string, port: number, timeoutMs: number, proc?: ChildProcess): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -81,7 +147,10 @@ export async function waitForPort(host: string, port: number, timeoutMs: number,
       });
       s.on('error', () => resolve(false));
     });
-    if (ok) return;
+    if (ok) {
+      if (proc) assertListener(proc, port);
+      return;
+    }
     if (Date.now() > deadline) throw new Error(`nothing listening on ${host}:${port} after ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -164,16 +233,6 @@ export interface RedisServerOptions {
 }
 
 /** Starts a throwaway redis-server: loopback only, no RDB/AOF, its own temp dir. */
-class PortTakenError extends Error {}
-
-/** The process id of the redis-server answering on `port` (INFO server), or null. */
-function answeringRedisPid(port: number): number | null {
-  const cli = ensureBinary('redis-cli', 'redis-tools');
-  const r = spawnSync(cli, ['-p', String(port), 'info', 'server'], { encoding: 'utf8', timeout: 5000 });
-  const m = /process_id:(\d+)/.exec(r.stdout ?? '');
-  return m ? Number(m[1]) : null;
-}
-
 export async function startRedis(opts: RedisServerOptions = {}, attempt = 1): Promise<RunningServer> {
   const bin = ensureBinary('redis-server', 'redis-server');
   const port = opts.port ?? (await freePort());
@@ -188,14 +247,8 @@ export async function startRedis(opts: RedisServerOptions = {}, attempt = 1): Pr
   const stop = stopper('redis', proc, dir);
   try {
     await waitForPort('127.0.0.1', port, 10_000, proc);
-    // Something listening is not yet our server: freePort()'s port can be taken by another server
-    // started at the same moment (a parallel test file), and then the connect above reached that
-    // one while ours failed to bind. Seen in CI: a test's server "with keyspace events" was
-    // another file's plain redis, so its watch never subscribed. Ask who answers.
-    const pid = answeringRedisPid(port);
-    if (pid !== proc.pid) throw new PortTakenError(`127.0.0.1:${port} is answered by pid ${pid ?? 'unknown'}, not by our redis-server (pid ${proc.pid})`);
   } catch (err) {
-    const exitedEarly = proc.exitCode !== null || err instanceof PortTakenError;
+    const exitedEarly = portLost(err, proc);
     await stop();
     // A port from freePort() can be taken by another socket before redis binds it (a busy box:
     // torture workers open connections from the same ephemeral range): fresh port, twice more.
@@ -389,8 +442,10 @@ async function startZooKeeperMember(
   try {
     await waitForZooKeeper(host, self.clientPort, 30_000, proc);
   } catch (err) {
+    const lost = portLost(err, proc);
     await stop();
-    throw err;
+    // Taken, or exited (typically: could not bind): the caller may retry on a fresh port.
+    throw lost && !(err instanceof PortTakenError) ? new PortTakenError(`zookeeper on ${url}: ${(err as Error).message}`) : err;
   }
   return server;
 }
@@ -402,7 +457,10 @@ export async function waitForZooKeeper(host: string, port: number, timeoutMs: nu
     if (proc && (proc.exitCode !== null || proc.signalCode !== null)) throw new Error(`zookeeper exited (${proc.exitCode ?? proc.signalCode}) before serving on ${port}`);
     const stat = await fourLetterWord(host, port, 'stat', 1000);
     const mode = /^Mode: (\S+)/m.exec(stat)?.[1];
-    if (mode) return mode;
+    if (mode) {
+      if (proc) assertListener(proc, port);
+      return mode;
+    }
     if (Date.now() > deadline) throw new Error(`zookeeper on ${host}:${port} not serving after ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -412,9 +470,15 @@ export async function waitForZooKeeper(host: string, port: number, timeoutMs: nu
  * A throwaway standalone ZooKeeper server. `url` is the connect string `127.0.0.1:port`.
  * Boots in 1–3 s on the 2-core box (JVM start).
  */
-export async function startZooKeeper(opts: ZooKeeperServerOptions = {}): Promise<RunningServer> {
+export async function startZooKeeper(opts: ZooKeeperServerOptions = {}, attempt = 1): Promise<RunningServer> {
   const member: ZkMember = { id: 1, clientPort: await freePort(), quorumPort: 0, electionPort: 0 };
-  return startZooKeeperMember(opts, member, null);
+  try {
+    return await startZooKeeperMember(opts, member, null);
+  } catch (err) {
+    // freePort()'s port taken before the JVM bound it (see PortTakenError): fresh port, twice more.
+    if (err instanceof PortTakenError && attempt < 3) return startZooKeeper(opts, attempt + 1);
+    throw err;
+  }
 }
 
 /**
@@ -424,6 +488,7 @@ export async function startZooKeeper(opts: ZooKeeperServerOptions = {}): Promise
 export async function startZooKeeperEnsemble(
   size = 3,
   opts: ZooKeeperServerOptions = {},
+  attempt = 1,
 ): Promise<RunningServer & { members: RunningServer[] }> {
   const ids: ZkMember[] = [];
   for (let i = 1; i <= size; i++) ids.push({ id: i, clientPort: await freePort(), quorumPort: await freePort(), electionPort: await freePort() });
@@ -432,7 +497,10 @@ export async function startZooKeeperEnsemble(
     for (const m of ids) members.push(await startZooKeeperMember(opts, m, ids));
     await Promise.all(members.map((m) => waitForZooKeeper(m.host, m.port, 60_000, m.process)));
   } catch (err) {
+    const lost = members.some((m) => portLost(err, m.process));
     await Promise.all(members.map((m) => m.stop()));
+    // One of the 3 × size ports taken before its member bound it (see PortTakenError): fresh ports.
+    if (lost && attempt < 3) return startZooKeeperEnsemble(size, opts, attempt + 1);
     throw err;
   }
   const first = members[0]!;
