@@ -6,8 +6,8 @@
  *  - `/api/locks` answer time, p50/p99 over repeated calls (whole body read), per backend and for
  *    both, against the same backends' own `list()` called in this process (the store's cost; the
  *    ratio is what the route adds: auth, merge, checks, JSON);
- *  - the console server's RSS (its whole process tree) before the first listing and after each
- *    round of listings: it must level off, not grow with the number of calls;
+ *  - the console server's RSS (its whole process tree) before the first listing and after every
+ *    listing: it must level off, not grow with the number of calls;
  *  - Debian's Chromium (playwright, headless): first rows visible after navigation (in-page
  *    MutationObserver, ms since navigation start) against the page's first contentful paint, and a
  *    programmatic scroll timed with requestAnimationFrame against the same page's idle frames;
@@ -19,12 +19,12 @@
  *    constant; the drift between the two calibrations is reported as a check.
  *    The event's arrival at an SSE client in this process is recorded beside it (the push floor).
  *
- * Placement: with BENCH_PIN=split the stores and the console server (its whole process tree) run
- * on the server CPU, this process and Chromium on the clients CPU.
+ * Placement: with BENCH_PIN=split the stores run on the server CPU, this process and Chromium on
+ * the clients CPU, and the console server (its whole process tree) on every CPU (bench/lib/console.ts).
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright';
@@ -33,9 +33,10 @@ import { createRedisBackend } from '../lib/backends/redis/index';
 import { createSqliteBackend } from '../lib/backends/sqlite';
 import type { LockBackend, LockHandle } from '../lib/locks/types';
 import { startRedis } from '../scripts/servers';
-import { openEvents, startConsole, type ConsoleServer } from '../test/console/harness';
+import { openEvents } from '../test/console/harness';
+import { startBenchConsole } from './lib/console';
 import { packageVersion, scaled, type BenchContext } from './lib/context';
-import { pin, tree, treeRssMiB } from './lib/machine';
+import { pin, treeRssMiB } from './lib/machine';
 import { atMost, ms, type Row } from './lib/report';
 import { median, nowMs, pairedRatio, percentile, sleep, summarize, uniform, withTimeout, type Summary } from './lib/stats';
 
@@ -227,8 +228,6 @@ async function scrollFigures(page: Page, frames: number, rowsPerFrame: number): 
 // ------------------------------------------------------------------ the section part
 
 export async function consoleScale(ctx: BenchContext): Promise<void> {
-  const OP = `op-${randomBytes(12).toString('hex')}`;
-  const VW = `vw-${randomBytes(12).toString('hex')}`;
   const redis = await startRedis();
   ctx.defer(() => redis.stop());
   if (ctx.pin && redis.process.pid) pin(redis.process.pid, ctx.pin.server);
@@ -261,30 +260,15 @@ export async function consoleScale(ctx: BenchContext): Promise<void> {
     ctx.log(`console/scale: first in-process ${name} list(): ${n} locks in ${ms(nowMs() - a)}`);
   }
   ctx.log('console/scale: starting next start (builds first if .next is older than the sources)');
-  const tStart = nowMs();
-  const server: ConsoleServer = await startConsole({
-    config: { backends: [cacheCfg, localCfg] },
-    env: {
-      LOCKDECK_OPERATOR_TOKEN: OP,
-      LOCKDECK_VIEWER_TOKEN: VW,
-      LOCKDECK_SESSION_SECRET: randomBytes(32).toString('hex'),
-      LOCKDECK_RELEASE_RATE_LIMIT: '1000',
-      // The default bound on one backend call (3 s) is shorter than listing 10,000 Redis locks
-      // takes on a loaded 2-core box (see the log line above): raised, so the time is measured
-      // instead of turning into 503s. BENCHMARKS.md reports it.
-      LOCKDECK_BACKEND_TIMEOUT_MS: '30000',
-      // Trial runs only: BENCH_CONSOLE_RECONCILE_MS=600000 takes the hub's periodic re-listing of
-      // every backend (default every 5 s) out of the /api/locks timings, to see its share of the tail.
-      ...(process.env.BENCH_CONSOLE_RECONCILE_MS ? { LOCKDECK_RECONCILE_INTERVAL_MS: process.env.BENCH_CONSOLE_RECONCILE_MS } : {}),
-    },
-    readyTimeoutMs: 90_000,
+  const { server, operator: OP, upMs } = await startBenchConsole(ctx, [cacheCfg, localCfg], {
+    LOCKDECK_RELEASE_RATE_LIMIT: '1000',
+    // Trial runs only: BENCH_CONSOLE_RECONCILE_MS=600000 takes the hub's periodic re-listing of
+    // every backend (default every 5 s) out of the /api/locks timings, to see its share of the tail.
+    ...(process.env.BENCH_CONSOLE_RECONCILE_MS ? { LOCKDECK_RECONCILE_INTERVAL_MS: process.env.BENCH_CONSOLE_RECONCILE_MS } : {}),
   });
   ctx.defer(() => server.stop());
   const serverPid = server.process.pid!;
-  // The console server gets every CPU (it was spawned from this process, pinned to the clients
-  // CPU): on the server CPU alone it would compete with redis-server for the same listing.
-  if (ctx.pin) for (const p of tree(serverPid)) pin(p, `0-${cpus().length - 1}`);
-  ctx.log(`console/scale: console up on ${server.url} after ${ms(nowMs() - tStart)} (pid ${serverPid})`);
+  ctx.log(`console/scale: console up on ${server.url} after ${ms(upMs)} (pid ${serverPid})`);
 
   // ---------------------------------------------------------------- /api/locks and RSS
   const errors: Record<string, number> = {};
@@ -364,11 +348,13 @@ export async function consoleScale(ctx: BenchContext): Promise<void> {
         a.push((await get(endpoints[ep])).ms);
         b.push(await timeIt(libList[ep]));
         calls++;
+        // After every listing, not once a round: RSS is a sawtooth (the heap grows until V8
+        // collects), and a reading a round can catch one peak in one half only.
+        rssSeries.push(treeRssMiB(serverPid));
       }
       api[ep].push(a);
       lib[ep].push(b);
     }
-    rssSeries.push(treeRssMiB(serverPid));
   }
   // A client behind a proxy (or on another host) gets the answer gzipped by `next start`; a client
   // on this host gets it plain (app/api/locks/route.ts, sameHostClient). The rounds above are the
@@ -582,7 +568,7 @@ export async function consoleScale(ctx: BenchContext): Promise<void> {
     {
       section: S, figure: `console RSS peak, 2nd half of ${calls} listings`, value: rssLast, unit: 'MiB', baseline: `1st half peak ${rssWarm} MiB`, ratio: rssLast / rssWarm,
       target: '≤ 1.25× (bounded)', verdict: atMost(rssLast / rssWarm, 1.25),
-      note: `per round: ${rssSeries.join(', ')} MiB; peak ${rssMax} MiB; after the browser runs ${rssEnd} MiB (${(rssEnd / rssWarm).toFixed(2)}×)`,
+      note: `after every listing: ${rssSeries.join(', ')} MiB; peak ${rssMax} MiB; after the browser runs ${rssEnd} MiB (${(rssEnd / rssWarm).toFixed(2)}×)`,
     },
     {
       section: S, figure: 'browser: first rows visible after navigation p50', value: firstRowsS.p50, unit: 'ms', baseline: `first contentful paint p50 ${ms(fcpS.p50)}`,

@@ -39,8 +39,6 @@
  * over `maxChildren` from being read at all; reading children with getChildren2 instead would
  * save the request for Curator layouts, cost one for plain ephemeral locks and drop the guard.
  */
-import { randomBytes } from 'node:crypto';
-import { cpus } from 'node:os';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
@@ -56,9 +54,9 @@ import type { LockBackend, LockHandle } from '../lib/locks/types';
 import { startDynalite } from '../scripts/dynalite-server';
 import { startEtcd } from '../scripts/etcd-server';
 import { startZooKeeper, type RunningServer } from '../scripts/servers';
-import { startConsole } from '../test/console/harness';
+import { startBenchConsole } from './lib/console';
 import { packageVersion, scaled, type BenchContext } from './lib/context';
-import { pin, tree, treeRssMiB } from './lib/machine';
+import { pin, treeRssMiB } from './lib/machine';
 import { atMost, ms, type Row, type Verdict } from './lib/report';
 import { nowMs, pairedRatio, summarize, withTimeout } from './lib/stats';
 
@@ -334,31 +332,16 @@ async function firstPage(ctx: BenchContext, B: string, f: FirstPage, N: number):
  * with this backend alone, `/api/locks?backend=<id>&limit=N` (whole body read) against the same
  * backend's list() in this process, interleaved, as bench/console-scale.ts does for Redis and
  * SQLite (target ≤ 2×, no errors, every seeded lock in the answer); and the console's RSS (its
- * whole process tree) per round: the 2nd half's peak against the 1st half's (≤ 1.25×, bounded).
+ * whole process tree) after every listing: the 2nd half's peak against the 1st half's (≤ 1.25×, bounded).
  * The console runs as shipped: its event hub watches the backend and re-lists it every 5 s while
  * the timed calls run. BENCH_SCALE_CONSOLE=0 skips this part.
  */
 async function viaConsole(ctx: BenchContext, b: Setup, N: number): Promise<Record<string, unknown>> {
   const B = b.name;
-  const OP = `op-${randomBytes(12).toString('hex')}`;
   const id = b.config.id;
-  const t0 = nowMs();
-  const server = await startConsole({
-    config: { backends: [b.config] },
-    env: {
-      LOCKDECK_OPERATOR_TOKEN: OP,
-      LOCKDECK_VIEWER_TOKEN: `vw-${randomBytes(12).toString('hex')}`,
-      LOCKDECK_SESSION_SECRET: randomBytes(32).toString('hex'),
-      // As in console-scale.ts: the default bound on one backend call (3 s) is below what listing
-      // 10,000 ZooKeeper locks takes on a loaded 2-core box; raised so the time is measured.
-      LOCKDECK_BACKEND_TIMEOUT_MS: '30000',
-    },
-    readyTimeoutMs: 90_000,
-  });
-  const upMs = nowMs() - t0;
+  const { server, operator: OP, upMs } = await startBenchConsole(ctx, [b.config]);
   try {
     const pid = server.process.pid!;
-    if (ctx.pin) for (const p of tree(pid)) pin(p, `0-${cpus().length - 1}`);
     ctx.versions.next = packageVersion('next');
     const path = `/api/locks?backend=${encodeURIComponent(id)}&limit=${N}`;
     const errors: string[] = [];
