@@ -25,8 +25,9 @@ const EVENT_TONE: Record<LockEventType, BadgeTone> = {
 
 /**
  * What a change was about, from the lock it carries and the one before it (history is newest
- * first, so `older` is the next entry): a renewal, a queue that grew or shrank, how long the
- * holder had it when it ended.
+ * first, so `older` is the next entry): a queue that grew or shrank, a renewal, how long the
+ * holder had it when it ended. (A renewal alone is streamed but not stored, lib/console/events.ts
+ * isRenewal; "Renewed" shows where a stored change also moved the expiry, or in older records.)
  */
 function describe(e: HistoryEvent, older: HistoryEvent | undefined): { label: string; detail: string } {
   const l = e.lock;

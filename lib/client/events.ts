@@ -215,7 +215,9 @@ class LiveConnection {
         if (ev.key.startsWith('job/')) jobsChanged = true;
         qc.setQueryData<LockDetailData>(queryKeys.lock(ev.backend, ev.key), (old) => {
           if (!old) return old;
-          const seen = ev.id !== 0 && old.history.some((h) => h.id === ev.id);
+          // A renewal (a `changed` with id 0, lib/console/events.ts isRenewal) updates the lock
+          // but is not history: the stored history would not show it after a reload either.
+          const seen = (ev.id === 0 && ev.type === 'changed') || (ev.id !== 0 && old.history.some((h) => h.id === ev.id));
           return {
             now: old.now,
             // `lost` is about a holder, not the lock: the detail's lock stays as it is.

@@ -70,7 +70,7 @@ export function getMetrics(): ConsoleMetrics {
       }),
       lockEvents: new Counter({
         name: 'lockdeck_lock_events_total',
-        help: 'Lock changes seen by the console, by backend, event type and source (watch or reconcile).',
+        help: 'Lock changes seen by the console, by backend, event type ("renewed": a changed that only moved the same holder\'s expiry, streamed but not stored) and source (watch or reconcile).',
         labelNames: ['backend', 'event', 'source'],
         registers: [registry],
       }),

@@ -392,6 +392,24 @@ describe('the event stream', () => {
     }
   });
 
+  it('a renewal is streamed (changed, id 0, a later expiry) but not stored: the history keeps the acquisition', async () => {
+    const name = `renewed-${RUN}`;
+    const h = await cache.acquire(name, { ttlMs: 900 }); // auto-renewed every 300 ms
+    handles.push(h);
+    const key = (e: { data: unknown }) => (e.data as { key: string }).key === name;
+    await sse.waitFor((e) => e.event === 'acquired' && key(e), 3000);
+    const renewals = () => sse.events.filter((e) => e.event === 'changed' && key(e)).map((e) => e.data as { id: number; fence: string; lock: LockInfo });
+    await eventually(async () => (renewals().length >= 3 ? true : null), 5000, 'three renewals on the stream');
+    const seen = renewals();
+    expect(seen.every((r) => r.id === 0 && r.fence === h.fence && r.lock.fence === h.fence)).toBe(true);
+    const expiries = seen.map((r) => r.lock.expiresAt!);
+    expect(expiries.at(-1)!).toBeGreaterThan(expiries[0]!);
+    const hist = await json<{ history: Array<{ type: string }> }>(await server.fetch(`/api/locks/history?backend=cache&key=${name}`, { token: VW }));
+    expect(hist.history.map((e) => e.type)).toEqual(['acquired']);
+    await h.release();
+    await sse.waitFor((e) => e.event === 'released' && key(e), 3000);
+  });
+
   it('a forced release is a `forced` event', async () => {
     const name = `forced-ev-${RUN}`;
     const h = await take(local, name);
