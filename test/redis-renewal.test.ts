@@ -2,13 +2,14 @@
  * Renewal traffic is batched: a process holding many auto-renewed locks renews them in one
  * pipeline per tick (base.ts runRenewals, node.ts extend), not one timer and round trip each.
  * Counted on the server (INFO stats total_reads_processed: one per socket read, so one per
- * pipeline), on a Redis of its own so no other test's traffic is counted.
+ * pipeline), on a Redis of its own so no other test's traffic is counted. And a watcher (the
+ * console) hears renewals with their new expiry instead of reading each lock back.
  */
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { createRedisBackend } from '../lib/backends/redis';
-import type { LockHandle } from '../lib/locks';
+import type { LockChange, LockHandle } from '../lib/locks';
 import { startRedis, type RunningServer } from '../scripts/servers';
 
 let server: RunningServer;
@@ -47,6 +48,37 @@ describe('redis renewal batching', { timeout: 30_000 }, () => {
     } finally {
       await Promise.allSettled(handles.map((h) => h.release()));
       await backend.close();
+    }
+  });
+
+  it('a watcher hears each renewal with its new expiry and reads nothing back for it', async () => {
+    const holder = createRedisBackend({ id: 'renew-holder', type: 'redis', url: server.url });
+    const watcher = createRedisBackend({ id: 'renew-watcher', type: 'redis', url: server.url });
+    const seen: LockChange[] = [];
+    const stop = watcher.watch((c) => c.key.startsWith('watched-') && seen.push(c));
+    try {
+      await new Promise((r) => setTimeout(r, 200)); // subscribed
+      const handles = await Promise.all(Array.from({ length: 20 }, (_, i) => holder.acquire(`watched-${i}`, { ttlMs: 600 })));
+      const scriptedReads = async () => Number(/cmdstat_evalsha_ro:calls=(\d+)/.exec(await admin.info('commandstats'))?.[1] ?? 0);
+      // Each acquisition is read back once (it carries no lock data): wait for those first.
+      for (let t = 0; t < 50 && seen.filter((c) => c.type === 'acquired' && c.lock).length < 20; t++) await new Promise((r) => setTimeout(r, 20));
+      const before = await scriptedReads();
+      await new Promise((r) => setTimeout(r, 1500)); // ~7 renewals each (every 200 ms; a watcher passes on one a second per lock)
+      const renewals = seen.filter((c) => c.type === 'changed');
+      // Older: a read of the lock (a read-own script) per renewal, from every watching process.
+      expect(await scriptedReads()).toBe(before);
+      expect(renewals.length).toBeGreaterThanOrEqual(20);
+      for (const c of renewals) {
+        const h = handles.find((x) => x.name === c.key)!;
+        expect(c.lock).toBeNull();
+        expect(c.renewal?.fence).toBe(h.fence);
+        expect(c.renewal!.expiresAt).toBeGreaterThan(c.at);
+        expect(c.renewal!.expiresAt).toBeLessThanOrEqual(c.at + 600);
+      }
+      await Promise.all(handles.map((h) => h.release()));
+    } finally {
+      stop();
+      await Promise.all([holder.close(), watcher.close()]);
     }
   });
 });

@@ -28,6 +28,7 @@ import 'server-only';
  * - A backend that comes back up gets its watch re-opened (a Redis subscriber that failed while
  *   the server was away is not retried by the backend) and is re-listed at once.
  */
+import { lockHealth } from '../locks/health';
 import type { LockChange, LockEventType, LockInfo, Unsubscribe } from '../locks/types';
 import { getTuning } from './config';
 import { getContention } from './contention';
@@ -261,6 +262,7 @@ export class EventHub {
   /** Records one change and sends it to every client. */
   private onChange(id: string, change: LockChange, source: ChangeSource): void {
     if (change.type === 'attempt' || change.type === 'lost') return this.onTelemetry(id, change, source);
+    if (change.renewal && !change.lock) return this.onRenewal(id, change, source, change.renewal);
     // An acquisition nobody can describe (the lock was gone when the backend read it) is counted
     // in the contention statistics, but changes no state a client could show: streaming it would
     // leave a ghost entry until the next reconcile.
@@ -300,19 +302,7 @@ export class EventHub {
       known.delete(change.key);
       lock ??= prev;
     }
-    if (source === 'watch') {
-      const k = `${id}\n${change.key}`;
-      const at = performance.now();
-      this.touched.delete(k); // keep insertion order = recency, for the trim below
-      this.touched.set(k, at);
-      this.lastTouch.set(id, at);
-      if (this.touched.size > 100_000) {
-        for (const key of this.touched.keys()) {
-          this.touched.delete(key);
-          if (this.touched.size <= 50_000) break;
-        }
-      }
-    }
+    if (source === 'watch') this.touch(id, change.key);
     // Contention statistics: the change's durations, and the queue length it shows.
     let waitedMs: number | undefined;
     let heldMs: number | undefined;
@@ -356,6 +346,38 @@ export class EventHub {
       }
     }
     getMetrics().lockEvents.inc({ backend: id, event: renewal ? 'renewed' : change.type, source });
+    this.publish({ kind: 'lock', event });
+  }
+
+  /** Marks a key as just changed by its watch: a reconcile that listed before it must not undo it. */
+  private touch(id: string, key: string): void {
+    const k = `${id}\n${key}`;
+    const at = performance.now();
+    this.touched.delete(k); // keep insertion order = recency, for the trim below
+    this.touched.set(k, at);
+    this.lastTouch.set(id, at);
+    if (this.touched.size > 100_000) {
+      for (const t of this.touched.keys()) {
+        this.touched.delete(t);
+        if (this.touched.size <= 50_000) break;
+      }
+    }
+  }
+
+  /**
+   * A renewal pushed without the lock (LockChange.renewal): the lock we know with its new expiry.
+   * One we do not know, or whose holder changed meanwhile, is left to the next reconcile.
+   */
+  private onRenewal(id: string, change: LockChange, source: ChangeSource, r: NonNullable<LockChange['renewal']>): void {
+    const known = this.knownOf(id);
+    const prev = known.get(change.key);
+    if (!prev || (r.fence !== null && prev.fence !== r.fence)) return;
+    // A fresh lease: its whole length is left, so it is healthy whatever it was before.
+    const lock: LockInfo = { ...prev, expiresAt: r.expiresAt, ttlMs: r.expiresAt - change.at, health: lockHealth({ now: change.at, expiresAt: r.expiresAt, ttlMs: r.expiresAt - change.at }) };
+    known.set(change.key, lock);
+    if (source === 'watch') this.touch(id, change.key);
+    const event: HistoryEvent = { id: 0, at: change.at, type: 'changed', backend: id, key: change.key, owner: lock.owner, fence: lock.fence, source, lock };
+    getMetrics().lockEvents.inc({ backend: id, event: 'renewed', source });
     this.publish({ kind: 'lock', event });
   }
 

@@ -31,8 +31,9 @@ local nowUs = tonumber(t[1]) * 1000000 + tonumber(t[2])
 -- on every acquire and release. Names and owners cannot contain control characters (validated).
 -- ms: how long the acquirer waited ('acquired'), or how long the holder held the lock; for
 -- 'attempt', the mode and a short id of the attempt ('queued:<id>' / 'refused:<id>', the id tells
--- the copies a Redlock attempt publishes on each master from two attempts); for 'lost' (published
--- by the holder's process, not by a script), the LostReason.
+-- the copies a Redlock attempt publishes on each master from two attempts); for 'renewed', the new
+-- expiry (epoch ms, this server's clock), so a watcher need not read the lock back; for 'lost'
+-- (published by the holder's process, not by a script), the LostReason.
 local function publishEvent(chan, typ, name, fence, owner, ms)
   if chan ~= '' then
     redis.call('PUBLISH', chan, typ .. '\\n' .. now .. '\\n' .. (fence or '') .. '\\n' .. (owner or '') .. '\\n' .. (ms or '') .. '\\n' .. name)
@@ -196,7 +197,7 @@ local exp = now + ttl
 redis.call('PEXPIRE', KEYS[1], ttl)
 redis.call('HSET', KEYS[1], 'exp', exp, 'ttl', ttl)
 if useIndex == '1' then redis.call('ZADD', KEYS[5], exp, name) end
-publishEvent(events, 'renewed', name, h[2], nil, nil)
+publishEvent(events, 'renewed', name, h[2], nil, exp)
 return {exp, now}
 `;
 
