@@ -28,25 +28,25 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright';
+import type { Browser, BrowserContext } from 'playwright';
 
 import { createRedisBackend } from '../lib/backends/redis/index';
 import { createSqliteBackend } from '../lib/backends/sqlite';
 import type { LockBackend, LockHandle } from '../lib/locks/types';
 import { startRedis } from '../scripts/servers';
 import { openEvents } from '../test/console/harness';
+import { calibrate, consoleContext, epochNow, launchBrowser, measureLoads, scrollFigures, staticRows } from './lib/browser';
 import { startBenchConsole } from './lib/console';
 import { packageVersion, scaled, type BenchContext } from './lib/context';
 import { pin, treeRssMiB } from './lib/machine';
 import { atMost, ms, type Row } from './lib/report';
-import { median, nowMs, pairedRatio, percentile, sleep, summarize, uniform, withTimeout, type Summary } from './lib/stats';
+import { median, nowMs, pairedRatio, sleep, summarize, uniform, withTimeout } from './lib/stats';
 
 const S = 'console';
 /** Locks per backend; BENCH_CONSOLE_LOCKS overrides it for quick trial runs. */
 const PER_BACKEND = Number(process.env.BENCH_CONSOLE_LOCKS ?? 10_000);
 const LIMIT = 10_000;
 const SERVICES = ['billing', 'orders', 'reports', 'search', 'mail'];
-const ROW_SELECTOR = '[role="row"][data-lock-key]';
 /**
  * How long a live change may take before it counts as missed (then timed as Infinity, so p99
  * fails): 3× the p99 target, so a miss costs the run little when the console is overwhelmed.
@@ -54,9 +54,6 @@ const ROW_SELECTOR = '[role="row"][data-lock-key]';
 const DOM_WAIT_MS = 3_000;
 /** The SSE event normally arrives before the row; once the row is there it needs little time. */
 const SSE_WAIT_MS = 2_000;
-
-/** Epoch ms on this process's monotonic clock (comparable with the page's, see the module comment). */
-const epochNow = () => performance.timeOrigin + performance.now();
 
 // ------------------------------------------------------------------ seeding
 
@@ -81,149 +78,6 @@ async function seed(backend: LockBackend, n: number, parallel: number): Promise<
     }
   }
   return { ms: nowMs() - t, handles };
-}
-
-// ------------------------------------------------------------------ browser helpers
-
-/**
- * Installed before any page script: stamps when each lock row enters or leaves the DOM.
- * In-page code is kept as source text: tsx (esbuild keepNames) would wrap nested functions of a
- * passed function in a `__name()` helper that does not exist in the page.
- */
-const ROW_OBSERVER = `(() => {
-  const w = window;
-  w.__seen = {};
-  w.__gone = {};
-  w.__firstRowAt = null;
-  w.__countN = 0;
-  w.__countAt = null;
-  const SEL = '${ROW_SELECTOR}';
-  const visit = (el, into, at) => {
-    const key = el.getAttribute('data-lock-key');
-    if (key === null) return;
-    const id = el.getAttribute('data-backend') + '\\n' + key;
-    if (!(id in into)) into[id] = at;
-  };
-  const scan = (n, into, at) => {
-    if (n.nodeType !== 1) return;
-    if (n.matches(SEL)) visit(n, into, at);
-    n.querySelectorAll(SEL).forEach((e) => visit(e, into, at));
-  };
-  new MutationObserver((records) => {
-    const at = performance.timeOrigin + performance.now();
-    let added = false;
-    // Row elements recycled for another lock (components/locks/lock-window.tsx): per element, the
-    // lock it showed before this batch (old attribute values) left, the one it shows now entered.
-    const reused = new Map();
-    for (const r of records) {
-      if (r.type === 'childList') {
-        r.addedNodes.forEach((n) => scan(n, w.__seen, at));
-        r.removedNodes.forEach((n) => scan(n, w.__gone, at));
-        added = added || r.addedNodes.length > 0;
-      } else if (r.type === 'attributes' && r.target.matches(SEL)) {
-        const old = reused.get(r.target) || {};
-        if (!(r.attributeName in old)) old[r.attributeName] = r.oldValue;
-        reused.set(r.target, old);
-      }
-    }
-    reused.forEach((old, el) => {
-      const key = 'data-lock-key' in old ? old['data-lock-key'] : el.getAttribute('data-lock-key');
-      const backend = 'data-backend' in old ? old['data-backend'] : el.getAttribute('data-backend');
-      const before = backend + '\\n' + key;
-      const now = el.getAttribute('data-backend') + '\\n' + el.getAttribute('data-lock-key');
-      if (before === now) return;
-      if (key !== null && !(before in w.__gone)) w.__gone[before] = at;
-      visit(el, w.__seen, at);
-    });
-    if (added && w.__firstRowAt === null && document.querySelector(SEL)) w.__firstRowAt = performance.now();
-    // The count above the table, each time its number changes: the last one is the whole list.
-    const c = document.querySelector('[data-testid="lock-count"]');
-    const n = c ? Number((/([\\d,]+) held lock/.exec(c.textContent || '') || ['', ''])[1].replace(/,/g, '')) : 0;
-    if (n > 0 && n !== w.__countN) { w.__countN = n; w.__countAt = performance.now(); }
-  }).observe(document, { childList: true, subtree: true, characterData: true, attributes: true, attributeOldValue: true, attributeFilter: ['data-lock-key', 'data-backend'] });
-})();`;
-
-/** A static page shaped like the lock table: a 900 px scrolling region of `n` 36 px rows. */
-function staticRows(n: number): string {
-  const rows: string[] = [];
-  for (let i = 0; i < n; i++) {
-    const svc = SERVICES[i % SERVICES.length]!;
-    rows.push(
-      `<div role="row" data-lock-key="k${i}" style="position:absolute;top:${i * 36}px;left:0;right:0;height:36px;display:grid;grid-template-columns:3fr 1fr 2fr 1fr 1fr 1fr;font:12px monospace;border-bottom:1px solid #ddd">` +
-        `<span>${svc}/shard-${String(i).padStart(5, '0')}:job</span><span>cache</span><span>worker-${i % 64}.${svc}.internal</span><span>OK</span><span>${i % 3600}s</span><span>${i}</span></div>`,
-    );
-  }
-  return `<!doctype html><html><body style="margin:0"><div role="region" aria-label="Held locks" style="height:900px;overflow:auto;position:relative"><div style="position:relative;height:${n * 36}px">${rows.join('')}</div></div></body></html>`;
-}
-
-/** Offset (page clock − this process's clock) by the round trip with the smallest delay. */
-async function calibrate(page: Page, n = 40): Promise<{ offset: number; rtt: number }> {
-  let best = { offset: 0, rtt: Infinity };
-  for (let i = 0; i < n; i++) {
-    const a = epochNow();
-    const p = await page.evaluate(() => performance.timeOrigin + performance.now());
-    const b = epochNow();
-    if (b - a < best.rtt) best = { offset: p - (a + b) / 2, rtt: b - a };
-  }
-  return best;
-}
-
-interface ScrollFigures {
-  idle: Summary;
-  frames: Summary;
-  /** 95th percentile of the frame deltas while scrolling. */
-  p95: number;
-  dropped: number;
-  droppedPct: number;
-  over50: number;
-  rowsInDom: number;
-  rowsInDomWhileScrolling: number;
-  scrolledRows: number;
-}
-
-/** Idle frames, then `frames` frames scrolling `rowsPerFrame` rows each, all timed by rAF. */
-async function scrollFigures(page: Page, frames: number, rowsPerFrame: number): Promise<ScrollFigures> {
-  const raw = (await page.evaluate(`(async ({ frames, rowsPerFrame }) => {
-    const el = document.querySelector('[role="region"][aria-label="Held locks"]');
-    if (!el) throw new Error('no scrolling region "Held locks"');
-    const frame = () => new Promise((r) => requestAnimationFrame(r));
-    const idle = [];
-    let last = await frame();
-    for (let i = 0; i < 90; i++) {
-      const t = await frame();
-      idle.push(t - last);
-      last = t;
-    }
-    const rowsInDom = el.querySelectorAll('[role="row"]').length;
-    const rowH = el.querySelector('${ROW_SELECTOR}')?.offsetHeight || 36;
-    const deltas = [];
-    let maxRows = 0;
-    const top0 = el.scrollTop;
-    last = await frame();
-    for (let i = 0; i < frames; i++) {
-      el.scrollTop += rowsPerFrame * rowH;
-      const t = await frame();
-      deltas.push(t - last);
-      last = t;
-      if (i % 10 === 0) maxRows = Math.max(maxRows, el.querySelectorAll('[role="row"]').length);
-    }
-    return { idle, deltas, rowsInDom, maxRows, scrolledRows: Math.round((el.scrollTop - top0) / rowH) };
-  })(${JSON.stringify({ frames, rowsPerFrame })})`)) as { idle: number[]; deltas: number[]; rowsInDom: number; maxRows: number; scrolledRows: number };
-  const idle = summarize(raw.idle);
-  const interval = idle.p50;
-  // A frame that took k display intervals dropped k − 1 of them.
-  const dropped = raw.deltas.reduce((a, d) => a + Math.max(0, Math.round(d / interval) - 1), 0);
-  return {
-    idle,
-    frames: summarize(raw.deltas),
-    p95: percentile(raw.deltas, 95),
-    dropped,
-    droppedPct: (dropped / (raw.deltas.length + dropped)) * 100,
-    over50: raw.deltas.filter((d) => d > 50).length,
-    rowsInDom: raw.rowsInDom,
-    rowsInDomWhileScrolling: raw.maxRows,
-    scrolledRows: raw.scrolledRows,
-  };
 }
 
 // ------------------------------------------------------------------ the section part
@@ -379,59 +233,12 @@ export async function consoleScale(ctx: BenchContext): Promise<void> {
   ctx.log(`console/scale: /api/locks p50 cache ${ms(okMedian(api.cache))}, local ${ms(okMedian(api.local))}, both ${ms(okMedian(api.both))}; failed ${JSON.stringify(errors)}; RSS ${rssSeries.join(', ')} MiB`);
 
   // ---------------------------------------------------------------- browser
-  const browser: Browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-    headless: true,
-    args: ['--no-sandbox', '--disable-background-networking', '--disable-gpu', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
-  ctx.defer(() => browser.close());
-  ctx.versions.chromium = browser.version();
-  const context: BrowserContext = await browser.newContext({ viewport: { width: 1440, height: 900 } });
-  await context.addInitScript({ content: ROW_OBSERVER });
-  const login = await context.request.post(`${server.url}/api/login`, { data: { token: OP }, headers: { origin: server.url } });
-  if (login.status() !== 200) throw new Error(`login: HTTP ${login.status()} ${await login.text()}`);
+  const browser: Browser = await launchBrowser(ctx);
+  const context: BrowserContext = await consoleContext(browser, server, OP);
 
-  // First rows: a few fresh navigations, each measured in the page from navigation start.
+  // First rows and the whole list: a few fresh navigations, each measured in the page.
   const LOADS = scaled(ctx, 3, 2);
-  const loads: { lists: string; firstRows: number; completeAt: number; completeN: number; fcp: number | null; listMs: number | null; countText: string }[] = [];
-  let scrollPage: Page | undefined;
-  for (let i = 0; i < LOADS; i++) {
-    const page = await context.newPage();
-    const problems: string[] = [];
-    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-    page.on('response', (r) => {
-      if (!r.ok() && r.url().includes('/api/')) problems.push(`HTTP ${r.status()} ${r.url()}`);
-    });
-    await page.goto(`${server.url}/locks?sort=key`, { waitUntil: 'domcontentloaded', timeout: 60_000 });
-    const h = await page
-      .waitForFunction(() => (window as unknown as { __firstRowAt: number | null }).__firstRowAt, null, { timeout: 60_000, polling: 50 })
-      .catch(async (err: unknown) => {
-        const said = await page.getByTestId('lock-count').textContent().catch(() => null);
-        throw new Error(`no lock row 60 s after navigation; the page says "${said}"; ${problems.join('; ') || 'no page errors'}`, { cause: err });
-      });
-    const firstRows = (await h.jsonValue()) as number;
-    await page.locator(ROW_SELECTOR).first().waitFor({ state: 'visible', timeout: 10_000 });
-    const m = await page.evaluate(() => {
-      const fcp = performance.getEntriesByName('first-contentful-paint')[0]?.startTime ?? null;
-      const list = performance.getEntriesByType('resource').find((e) => e.name.includes('/api/locks')) as PerformanceResourceTiming | undefined;
-      return { fcp, listMs: list ? list.responseEnd - list.startTime : null };
-    });
-    // The whole list: the count reaches every seeded lock, or (a truncated listing) stops changing for 3 s.
-    const full = 2 * PER_BACKEND;
-    const done = await page.waitForFunction(
-      `(() => { const w = window; return w.__countN === ${full} || (w.__countN > 0 && performance.now() - w.__countAt > 3000) ? { at: w.__countAt, n: w.__countN } : null; })()`,
-      null,
-      { timeout: 60_000, polling: 50 },
-    );
-    const complete = (await done.jsonValue()) as { at: number; n: number };
-    const lists = (await page.evaluate(
-      `performance.getEntriesByType('resource').filter((e) => e.name.includes('/api/locks')).map((e) => new URL(e.name).search + ' ' + Math.round(e.responseEnd - e.startTime) + ' ms ' + Math.round(e.encodedBodySize / 1000) + ' kB').join(', ')`,
-    )) as string;
-    const countText = (await page.getByTestId('lock-count').textContent({ timeout: 10_000 })) ?? '';
-    loads.push({ lists, firstRows, completeAt: complete.at, completeN: complete.n, fcp: m.fcp, listMs: m.listMs, countText: countText.trim() });
-    if (i < LOADS - 1) await page.close();
-    else scrollPage = page;
-  }
+  const { loads, page: scrollPage } = await measureLoads(context, server, LOADS, 2 * PER_BACKEND);
   const firstRowsS = summarize(loads.map((l) => l.firstRows));
   const fcps = loads.map((l) => l.fcp).filter((x): x is number => x !== null);
   const fcpS = summarize(fcps);
@@ -442,8 +249,8 @@ export async function consoleScale(ctx: BenchContext): Promise<void> {
 
   await sleep(500); // let the page settle after its first listing
   const FRAMES = scaled(ctx, 300, 60);
-  const scroll = await scrollFigures(scrollPage!, FRAMES, 12);
-  await scrollPage!.close();
+  const scroll = await scrollFigures(scrollPage, FRAMES, 12);
+  await scrollPage.close();
   // The floor: the same scroll over a static page of plain rows (no script, same row height,
   // similar text), in the same browser: what scrolling costs on this box at all, software
   // rasterisation and CPU contention included.

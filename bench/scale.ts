@@ -24,7 +24,8 @@
  *  - the count found, every round, on both sides: anything but N distinct seeded keys is a FAIL row;
  *  - the console (viaConsole): the same locks through `/api/locks` of a `next start` configured
  *    with that backend alone, against list() in this process (≤ 2×, complete, no errors), and the
- *    console's RSS over the calls (bounded), as console-scale.ts measures Redis and SQLite;
+ *    console's memory over the calls (bounded), and the locks page in Chromium (first rows,
+ *    whole list, scrolling), as console-scale.ts measures Redis and SQLite;
  *  - heap: this process's V8 heap after a forced GC, after the warm-up listing (which builds any
  *    per-lock state a backend keeps, e.g. DynamoDB's sightings) and again after the R timed
  *    listings. "Bounded" = repeated listings leave nothing behind (ratio ≈ 1). The seeded handles
@@ -54,7 +55,8 @@ import type { LockBackend, LockHandle } from '../lib/locks/types';
 import { startDynalite } from '../scripts/dynalite-server';
 import { startEtcd } from '../scripts/etcd-server';
 import { startZooKeeper, type RunningServer } from '../scripts/servers';
-import { startBenchConsole } from './lib/console';
+import { consoleContext, launchBrowser, measureLoads, scrollFigures, staticRows, type PageLoad, type ScrollFigures } from './lib/browser';
+import { startBenchConsole, type BenchConsole } from './lib/console';
 import { packageVersion, scaled, type BenchContext } from './lib/context';
 import { pin, treeRssMiB } from './lib/machine';
 import { atMost, ms, type Row, type Verdict } from './lib/report';
@@ -67,6 +69,8 @@ const SEED_PARALLEL = 64;
 const CONSOLE = process.env.BENCH_SCALE_CONSOLE !== '0';
 /** Console RSS readings per backend (viaConsole): the timed listings' and then untimed ones. */
 const RSS_READINGS = Number(process.env.BENCH_SCALE_RSS_READINGS ?? 36);
+/** BENCH_SCALE_BROWSER=0 leaves the browser figures out of the console part (browserFigures). */
+const BROWSER = process.env.BENCH_SCALE_BROWSER !== '0';
 /** Requests a raw baseline keeps in flight (ZooKeeper's list() reads directories in waves of 256, etcd's describes 256 leases at a time). */
 const IN_FLIGHT = 256;
 const REGION = 'us-east-1';
@@ -337,8 +341,9 @@ async function firstPage(ctx: BenchContext, B: string, f: FirstPage, N: number):
  * its JS heap after a forced GC (bench/lib/console.ts) after the first listing and again after
  * every 6 of the untimed listings that follow the timed ones, up to 36 listings in all (bounded:
  * the last ≤ 1.25× the first), with the RSS of its process tree after every listing beside it
- * (info: a sawtooth, see below). The console runs as shipped: its event hub watches the backend
- * and re-lists it every 5 s while the timed calls run. BENCH_SCALE_CONSOLE=0 skips this part.
+ * (info: a sawtooth, see below); then the locks page in Chromium (browserFigures). The console
+ * runs as shipped: its event hub watches the backend and re-lists it every 5 s while the timed
+ * calls run. BENCH_SCALE_CONSOLE=0 skips this part.
  */
 async function viaConsole(ctx: BenchContext, b: Setup, N: number): Promise<Record<string, unknown>> {
   const B = b.name;
@@ -418,6 +423,7 @@ async function viaConsole(ctx: BenchContext, b: Setup, N: number): Promise<Recor
       }
     }
     const heapLast = heap.at(-1) ?? NaN;
+    const inBrowser = BROWSER ? await browserFigures(ctx, bc, N) : null;
     const ok = apiT.filter((x) => !Number.isNaN(x));
     const A = summarize(ok.length ? ok : [NaN]);
     const L = summarize(libT);
@@ -451,9 +457,59 @@ async function viaConsole(ctx: BenchContext, b: Setup, N: number): Promise<Recor
         note: `console process tree, read after every listing (a sawtooth; the heap row above is the bound); idle ${rssIdle} MiB, after the first listing ${rssFirst} MiB; then ${rss.join(', ')} MiB`,
       },
     );
-    return { api: A, list: L, ratio: pr, errors, found, heap: { afterFirst: heapFirst, series: heap }, rss: { idle: rssIdle, afterFirst: rssFirst, rounds: rss } };
+    if (inBrowser) {
+      const { loads, scroll, floor } = inBrowser;
+      const firstRows = summarize(loads.map((l) => l.firstRows));
+      const fcp = summarize(loads.map((l) => l.fcp ?? NaN).filter(Number.isFinite));
+      const whole = summarize(loads.map((l) => l.completeAt));
+      const frameOk = atMost(scroll.frames.p50 / floor.frames.p50, 1.25) === 'pass' && atMost(scroll.frames.p50 / scroll.idle.p50, 1.25) === 'pass';
+      ctx.rows.push(
+        {
+          section: S, figure: `${B}: browser: first rows visible after navigation p50`, value: firstRows.p50, unit: 'ms', baseline: `first contentful paint p50 ${ms(fcp.p50)}`,
+          ratio: firstRows.p50 / fcp.p50, target: '≤ 2,500 ms (LCP "good")', verdict: atMost(firstRows.p50, 2500),
+          note: `${loads.length} loads of /locks?sort=key: first rows ${loads.map((l) => l.firstRows.toFixed(0)).join(', ')} ms; whole list (${[...new Set(loads.map((l) => l.completeN))].join('/')} locks counted) ${loads.map((l) => l.completeAt.toFixed(0)).join(', ')} ms, p50 ${ms(whole.p50)}; page says "${loads[0]?.countText}"`,
+        },
+        {
+          section: S, figure: `${B}: browser: scroll frame time p50 (12 rows/frame)`, value: scroll.frames.p50, unit: 'ms', baseline: `static page p50 ${ms(floor.frames.p50)}`,
+          ratio: scroll.frames.p50 / floor.frames.p50, target: '≤ 1.25× floor, ≤ 1.25 display intervals', verdict: frameOk ? 'pass' : 'FAIL',
+          note: `idle frame ${ms(scroll.idle.p50)}; p95 ${ms(scroll.p95)} (static page ${ms(floor.p95)}); ${scroll.frames.n} frames, ${scroll.scrolledRows} rows scrolled`,
+        },
+        {
+          section: S, figure: `${B}: browser: dropped frames while scrolling`, value: scroll.droppedPct, unit: '%', baseline: `static page ${floor.droppedPct.toFixed(1)} %`,
+          ratio: null, target: '≤ 10 %', verdict: atMost(scroll.droppedPct, 10), note: `${scroll.dropped} of ${scroll.frames.n + scroll.dropped} display intervals`,
+        },
+      );
+    }
+    return {
+      api: A, list: L, ratio: pr, errors, found, heap: { afterFirst: heapFirst, series: heap }, rss: { idle: rssIdle, afterFirst: rssFirst, rounds: rss },
+      ...(inBrowser ? { browser: inBrowser } : {}),
+    };
   } finally {
     await bc.stop();
+  }
+}
+
+/**
+ * The locks page over this backend's N locks in Debian's Chromium (bench/lib/browser.ts, as the
+ * console section measures Redis and SQLite): first rows and the whole list over 2 fresh loads,
+ * then the scroll (12 rows a frame) against the same scroll over a static page of plain rows.
+ * After the timed and memory parts, so neither sees the browser. BENCH_SCALE_BROWSER=0 skips it.
+ */
+async function browserFigures(ctx: BenchContext, bc: BenchConsole, N: number): Promise<{ loads: PageLoad[]; scroll: ScrollFigures; floor: ScrollFigures }> {
+  const browser = await launchBrowser(ctx);
+  try {
+    const context = await consoleContext(browser, bc.server, bc.operator);
+    const { loads, page } = await measureLoads(context, bc.server, scaled(ctx, 2, 1), N);
+    const FRAMES = scaled(ctx, 300, 60);
+    const scroll = await scrollFigures(page, FRAMES, 12);
+    await page.close();
+    const floorPage = await context.newPage();
+    await floorPage.setContent(staticRows(FRAMES * 12 + 100));
+    const floor = await scrollFigures(floorPage, FRAMES, 12);
+    await context.close();
+    return { loads, scroll, floor };
+  } finally {
+    await browser.close();
   }
 }
 
