@@ -35,7 +35,7 @@ import { createSqliteBackend } from '../lib/backends/sqlite';
 import type { LockBackend, LockHandle } from '../lib/locks/types';
 import { startRedis } from '../scripts/servers';
 import { openEvents } from '../test/console/harness';
-import { calibrate, consoleContext, epochNow, launchBrowser, measureLoads, scrollFigures, staticRows } from './lib/browser';
+import { calibrate, consoleContext, epochNow, launchBrowser, measureLoads, scrollWithFloor } from './lib/browser';
 import { startBenchConsole } from './lib/console';
 import { packageVersion, scaled, type BenchContext } from './lib/context';
 import { pin, treeRssMiB } from './lib/machine';
@@ -248,16 +248,7 @@ export async function consoleScale(ctx: BenchContext): Promise<void> {
   );
 
   await sleep(500); // let the page settle after its first listing
-  const FRAMES = scaled(ctx, 300, 60);
-  const scroll = await scrollFigures(scrollPage, FRAMES, 12);
-  await scrollPage.close();
-  // The floor: the same scroll over a static page of plain rows (no script, same row height,
-  // similar text), in the same browser: what scrolling costs on this box at all, software
-  // rasterisation and CPU contention included.
-  const floorPage = await context.newPage();
-  await floorPage.setContent(staticRows(FRAMES * 12 + 100));
-  const floor = await scrollFigures(floorPage, FRAMES, 12);
-  await floorPage.close();
+  const { scroll, floor } = await scrollWithFloor(ctx, context, scrollPage);
   ctx.log(
     `console/scale: scroll frame p50 ${ms(scroll.frames.p50)}, p95 ${ms(scroll.p95)}; idle frame ${ms(scroll.idle.p50)}; dropped ${scroll.dropped} (${scroll.droppedPct.toFixed(1)} %)`,
   );

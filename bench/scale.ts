@@ -55,7 +55,7 @@ import type { LockBackend, LockHandle } from '../lib/locks/types';
 import { startDynalite } from '../scripts/dynalite-server';
 import { startEtcd } from '../scripts/etcd-server';
 import { startZooKeeper, type RunningServer } from '../scripts/servers';
-import { consoleContext, launchBrowser, measureLoads, scrollFigures, staticRows, type PageLoad, type ScrollFigures } from './lib/browser';
+import { consoleContext, launchBrowser, measureLoads, scrollWithFloor, type PageLoad, type ScrollFigures } from './lib/browser';
 import { startBenchConsole, type BenchConsole } from './lib/console';
 import { packageVersion, scaled, type BenchContext } from './lib/context';
 import { pin, treeRssMiB } from './lib/machine';
@@ -500,12 +500,7 @@ async function browserFigures(ctx: BenchContext, bc: BenchConsole, N: number): P
   try {
     const context = await consoleContext(browser, bc.server, bc.operator);
     const { loads, page } = await measureLoads(context, bc.server, scaled(ctx, 2, 1), N);
-    const FRAMES = scaled(ctx, 300, 60);
-    const scroll = await scrollFigures(page, FRAMES, 12);
-    await page.close();
-    const floorPage = await context.newPage();
-    await floorPage.setContent(staticRows(FRAMES * 12 + 100));
-    const floor = await scrollFigures(floorPage, FRAMES, 12);
+    const { scroll, floor } = await scrollWithFloor(ctx, context, page);
     await context.close();
     return { loads, scroll, floor };
   } finally {

@@ -7,7 +7,7 @@
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright';
 
 import type { ConsoleServer } from '../../test/console/harness';
-import type { BenchContext } from './context';
+import { scaled, type BenchContext } from './context';
 import { percentile, summarize, type Summary } from './stats';
 
 export const ROW_SELECTOR = '[role="row"][data-lock-key]';
@@ -236,4 +236,21 @@ export async function scrollFigures(page: Page, frames: number, rowsPerFrame: nu
     rowsInDomWhileScrolling: raw.maxRows,
     scrolledRows: raw.scrolledRows,
   };
+}
+
+/**
+ * The scroll figures of `page` (closed afterwards; 300 frames of 12 rows at full scale) and their
+ * floor: the same scroll over a static page of plain rows (no script, same row height, similar
+ * text) in the same browser context — what scrolling costs on this box at all, software
+ * rasterisation and CPU contention included.
+ */
+export async function scrollWithFloor(ctx: BenchContext, context: BrowserContext, page: Page): Promise<{ scroll: ScrollFigures; floor: ScrollFigures }> {
+  const frames = scaled(ctx, 300, 60);
+  const scroll = await scrollFigures(page, frames, 12);
+  await page.close();
+  const floorPage = await context.newPage();
+  await floorPage.setContent(staticRows(frames * 12 + 100));
+  const floor = await scrollFigures(floorPage, frames, 12);
+  await floorPage.close();
+  return { scroll, floor };
 }
