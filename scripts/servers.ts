@@ -82,10 +82,13 @@ export class PortTakenError extends Error {}
 /**
  * Whether process `pid` holds the listening TCP socket on `port`, from Linux's /proc: the LISTEN
  * entry for the port in the process's own network namespace (/proc/<pid>/net/tcp{,6}: hex
- * local_address:port, st 0A, inode in column 10), and a `socket:[inode]` among its fds. Null
- * where /proc cannot tell (not Linux, or the process is gone).
+ * local_address:port, st 0A, inode in column 10), and a `socket:[inode]` among its fds. False
+ * for a process that is gone (an exited server Node has not reaped yet has no /proc/<pid>/net: the
+ * very case this guards, ours failing to bind while another answers); null only where /proc
+ * cannot tell at all (not Linux).
  */
 export function holdsListener(pid: number, port: number): boolean | null {
+  if (!existsSync('/proc/self/net/tcp')) return null;
   const hexPort = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
   const inodes = new Set<string>();
   let read = false;
@@ -102,12 +105,12 @@ export function holdsListener(pid: number, port: number): boolean | null {
       if (col[1]?.endsWith(hexPort) && col[3] === '0A' && col[9]) inodes.add(col[9]);
     }
   }
-  if (!read) return null;
+  if (!read) return false;
   let fds: string[];
   try {
     fds = readdirSync(`/proc/${pid}/fd`);
   } catch {
-    return null;
+    return false;
   }
   for (const fd of fds) {
     try {

@@ -37,6 +37,10 @@ describe('test servers: the port belongs to the server we started', () => {
     const other = spawn('sleep', ['30'], { stdio: 'ignore' });
     squatters.push(other);
     await expect(waitForPort('127.0.0.1', s.port, 2000, other)).rejects.toBeInstanceOf(PortTakenError);
+    // A server that already exited (ours failed to bind) is not the listener either.
+    const gone = spawn('true', [], { stdio: 'ignore' });
+    await once(gone, 'exit');
+    expect(holdsListener(gone.pid!, s.port)).toBe(false);
   });
 
   it('startRedis on a taken port fails instead of returning the other listener', async () => {

@@ -86,7 +86,12 @@ function shapeChanged(a: LockInfo, b: LockInfo): boolean {
  * of its own within ~30 minutes.
  */
 function isRenewal(change: LockChange, prev: LockInfo | null, lock: LockInfo | null): boolean {
-  return change.type === 'changed' && prev !== null && lock !== null && sameHolder(prev, lock) && sameShape(prev, lock);
+  if (change.type !== 'changed' || prev === null || lock === null) return false;
+  if (!sameHolder(prev, lock) || !sameShape(prev, lock)) return false;
+  // A later expiry, and health no worse: a lease that only ran down (ok → expiring → expired, a
+  // DynamoDB holder whose heartbeats stopped) is history.
+  if (prev.expiresAt === null || lock.expiresAt === null || lock.expiresAt <= prev.expiresAt) return false;
+  return lock.health === prev.health || lock.health === 'ok';
 }
 
 export class EventHub {
@@ -372,8 +377,11 @@ export class EventHub {
     const known = this.knownOf(id);
     const prev = known.get(change.key);
     if (!prev || (r.fence !== null && prev.fence !== r.fence)) return;
-    // A fresh lease: its whole length is left, so it is healthy whatever it was before.
-    const lock: LockInfo = { ...prev, expiresAt: r.expiresAt, ttlMs: r.expiresAt - change.at, health: lockHealth({ now: change.at, expiresAt: r.expiresAt, ttlMs: r.expiresAt - change.at }) };
+    // A fresh lease: its whole length is left. A health the layout judged otherwise (unknown,
+    // orphaned) stays as it was: a renewal does not make the read that judged it.
+    const leased = prev.health === 'ok' || prev.health === 'expiring' || prev.health === 'expired';
+    const health = leased ? lockHealth({ now: change.at, expiresAt: r.expiresAt, ttlMs: r.expiresAt - change.at }) : prev.health;
+    const lock: LockInfo = { ...prev, expiresAt: r.expiresAt, ttlMs: r.expiresAt - change.at, health };
     known.set(change.key, lock);
     if (source === 'watch') this.touch(id, change.key);
     const event: HistoryEvent = { id: 0, at: change.at, type: 'changed', backend: id, key: change.key, owner: lock.owner, fence: lock.fence, source, lock };

@@ -719,6 +719,16 @@ export abstract class RedisBackendBase implements LockBackend, RunStoreProvider 
     }
   }
 
+  /**
+   * Whether one renewal event tells the whole new state: on one server (plain or behind Sentinel)
+   * it does. Not with several masters (Redlock: each master's event has its own clock, and a fence
+   * raised after the quorum differs from the one its `acquired` carried) or in a Cluster (each
+   * shard's clock): there a renewal is read back, as before.
+   */
+  private get renewalsCarryTruth(): boolean {
+    return this.nodes.length === 1 && !this.nodes[0]!.isCluster;
+  }
+
   private onEvent(message: string): void {
     // type, at, fence, owner, ms, name, one per line (scripts.ts publishEvent); the name is last.
     // `attempt` and `lost` carry text in the ms slot (a mode and id, a reason); older consoles
@@ -756,7 +766,7 @@ export abstract class RedisBackendBase implements LockBackend, RunStoreProvider 
       });
       this.eventChains.set(ev.key, chain);
     };
-    if (ev.type === 'renewed' && ev.ms !== undefined) {
+    if (ev.type === 'renewed' && ev.ms !== undefined && this.renewalsCarryTruth) {
       // The renewal carries its new expiry (scripts.ts EXTEND): nothing to read back. Reading the
       // lock for every renewal was a read script per renewal per watching process: with 10,000
       // held locks, ~1,000 a second from the console alone (20,000 in 21 s, INFO commandstats).
@@ -766,7 +776,7 @@ export abstract class RedisBackendBase implements LockBackend, RunStoreProvider 
         this.scheduleSweep(Math.max(0, expiresAt - ev.at));
       });
     } else if (ev.type === 'acquired' || ev.type === 'renewed') {
-      // 'renewed' without an expiry: published by an older lockdeck client.
+      // 'renewed' without an expiry (an older lockdeck client), or from several servers (below).
       inOrder(() =>
         this.get(ev.key)
           .catch(() => null)
