@@ -15,7 +15,7 @@ import { createRedisBackend } from '../lib/backends/redis';
 import type { RedisBackendBase } from '../lib/backends/redis/base';
 import { BATCH } from '../lib/backends/redis/read-own';
 import type { LockBackend, LockInfo } from '../lib/locks/types';
-import { startRedis, type RunningServer } from '../scripts/servers';
+import { holdsListener, startRedis, type RunningServer } from '../scripts/servers';
 import { eventually } from './contract';
 
 /** A uuid1().hex as redis-py makes it: version nibble (hex index 12) = 1. */
@@ -211,8 +211,18 @@ describe('redis foreign-lock discovery', { timeout: 60_000 }, () => {
       try {
         // The watch's pattern subscription is up once the server counts it. (This timed out in two
         // fresh-clone CI runs: the server answering on `ks`'s port was another test file's plain
-        // redis, which took the port first; startRedis now checks who answers.)
-        await eventually(async () => Number(await w.call('pubsub', 'numpat')) >= 1, 5000, 'the keyspace subscription');
+        // redis, which took the port first; startRedis now checks who answers. It timed out once
+        // more with the /proc check in place, cause unknown: the message now says which server
+        // answered and with which flags.)
+        await eventually(async () => Number(await w.call('pubsub', 'numpat')) >= 1, 10_000, 'the keyspace subscription').catch(async (err: unknown) => {
+          // Say which server answered and what it was told, so a failure names its cause.
+          const flags = (await w.config('GET', 'notify-keyspace-events').catch((e: unknown) => [String(e)])) as string[];
+          const pid = /process_id:(\d+)/.exec(await w.info('server'))?.[1];
+          throw new Error(
+            `${(err as Error).message}; the server on ${ks.url}: process_id ${pid} (ours ${ks.process.pid}, /proc says ours: ${holdsListener(ks.process.pid!, ks.port)}), ` +
+              `notify-keyspace-events ${JSON.stringify(flags)}, discovery ${JSON.stringify(b.discoveryStatus())}`,
+          );
+        });
         await w.set('lock:pushed', uuid1Hex(), 'PX', 60_000, 'NX');
         await eventually(async () => keysOf(await b.list()).includes('lock:pushed'), 3000, 'the pushed lock listed');
         expect(b.discoveryStatus()!.passes).toBe(1);
