@@ -776,7 +776,7 @@ export abstract class RedisBackendBase implements LockBackend, RunStoreProvider 
         this.scheduleSweep(Math.max(0, expiresAt - ev.at));
       });
     } else if (ev.type === 'acquired' || ev.type === 'renewed') {
-      // 'renewed' without an expiry (an older lockdeck client), or from several servers (below).
+      // 'renewed' without an expiry (an older lockdeck client), or from several servers (renewalsCarryTruth).
       inOrder(() =>
         this.get(ev.key)
           .catch(() => null)
